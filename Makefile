@@ -1,0 +1,51 @@
+# Two commands on a fresh machine with Python 3.11, pip, make and git:
+#   make run    create .venv from the lock on first use, then serve on http://127.0.0.1:8000
+#   make test   lint, strict type check, tests
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest lock schemas bench-registry swagger-ui clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/attache serve
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+# Regenerate the lock after changing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --output-file requirements.lock pyproject.toml
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.export
+
+bench-registry: $(STAMP)
+	$(BIN)/python benchmarks/registry_load.py
+
+# Refresh the vendored Swagger UI (needs npm; run by a developer, never by CI).
+swagger-ui:
+	cd /tmp && npm pack --silent swagger-ui-dist@5 && tar xzf swagger-ui-dist-*.tgz
+	cp /tmp/package/swagger-ui-bundle.js /tmp/package/swagger-ui.css \
+		/tmp/package/swagger-ui-standalone-preset.js /tmp/package/LICENSE /tmp/package/NOTICE \
+		service/static/swagger-ui/
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,162 @@
+"""The `attache` command: serve the API, list personas, and check, lock and diff the registry."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from service.registry import RegistryInvalid, load_registry
+from service.settings import Settings, SettingsError
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _registry_dir_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--registry-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Registry folder (default: $ATTACHE_REGISTRY_DIR, else the repository's registry/).",
+    )(f)
+
+
+def _load(registry_dir: Path | None, *, check_lock: bool = True):  # type: ignore[no-untyped-def]
+    settings = _settings(registry_dir=str(registry_dir) if registry_dir else None)
+    try:
+        return load_registry(settings.registry_path, check_lock=check_lock, cache_dir=settings.cache_path)
+    except RegistryInvalid as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="attache")
+def main() -> None:
+    """Attaché: analyst personas answer news items as typed JSON."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default: $ATTACHE_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: $ATTACHE_PORT or 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(host=host, port=port)
+    registry = _load(None)
+    app = create_app(settings, registry=registry)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+
+
+@main.command()
+@_registry_dir_option
+def agents(registry_dir: Path | None) -> None:
+    """List the personas in the registry."""
+    registry = _load(registry_dir)
+    rows = [("ID", "CALLSIGN", "NAME", "COUNTRY", "LANG", "LABELS", "VERSIONS")]
+    for p in registry.personas.values():
+        labels = " ".join(f"{k}={v}" for k, v in p.spec.labels.items())
+        rows.append(
+            (
+                p.id,
+                p.spec.callsign,
+                p.spec.name,
+                p.spec.country,
+                p.spec.language,
+                labels,
+                " ".join(p.versions),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@main.group()
+def registry() -> None:
+    """Check, lock and diff the prompt registry."""
+
+
+@registry.command()
+@_registry_dir_option
+def check(registry_dir: Path | None) -> None:
+    """Validate every file, template, label and lock entry; exit 1 naming each problem."""
+    loaded = _load(registry_dir)
+    click.echo(
+        f"registry {loaded.root} is valid: {len(loaded.personas)} personas, "
+        f"{loaded.version_count} versions, lock {loaded.lock_digest[:12]}"
+    )
+
+
+@registry.command()
+@_registry_dir_option
+def lock(registry_dir: Path | None) -> None:
+    """Add new versions to registry.lock; never rewrite an existing entry."""
+    from service.registry.lock import read_lock, write_lock
+
+    loaded = _load(registry_dir, check_lock=False)
+    current = read_lock(loaded.root)
+    entries = dict(current.entries)
+    added, changed = [], []
+    for persona in loaded.personas.values():
+        for prompt in persona.versions.values():
+            rel = f"{persona.id}/{prompt.path.name}"
+            if rel not in entries:
+                entries[rel] = prompt.sha256
+                added.append(rel)
+            elif entries[rel] != prompt.sha256:
+                changed.append(rel)
+    if changed:
+        for rel in changed:
+            click.echo(
+                f"{loaded.root / rel}: published version changed since it was locked; refusing to rewrite "
+                "its entry. Restore the file and publish a new version instead.",
+                err=True,
+            )
+        sys.exit(1)
+    if not added:
+        click.echo("registry.lock is up to date")
+        return
+    write_lock(loaded.root, type(current)(entries))
+    for rel in added:
+        click.echo(f"locked {rel} {entries[rel]}")
+
+
+@registry.command()
+@_registry_dir_option
+@click.argument("agent")
+@click.argument("old")
+@click.argument("new")
+def diff(registry_dir: Path | None, agent: str, old: str, new: str) -> None:
+    """Unified diff of two versions (or labels) of AGENT's prompt."""
+    from service.errors import AttacheError
+    from service.registry.diff import diff_versions
+
+    loaded = _load(registry_dir, check_lock=False)
+    try:
+        persona = loaded.persona(agent)
+        before, _ = persona.resolve(old)
+        after, _ = persona.resolve(new)
+    except AttacheError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo("".join(diff_versions(before, after)), nl=False)
+
+
+@main.command()
+def settings() -> None:
+    """Print every setting as the README's Markdown table."""
+    from service.settings import settings_table
+
+    click.echo("| variable | default | meaning |\n| --- | --- | --- |")
+    for variable, default, description in settings_table():
+        click.echo(f"| `{variable}` | {default} | {description} |")

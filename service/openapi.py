@@ -1,0 +1,71 @@
+"""The OpenAPI document and its interactive page, served without any CDN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.router import Router
+from litestar.static_files import create_static_files_router
+
+from service import __version__
+
+DOCS_PATH = "/docs"
+ASSETS_PATH = "/docs-assets"
+# Swagger UI from the npm package swagger-ui-dist (Apache-2.0), vendored so the page
+# renders on machines with no internet access; `make swagger-ui` refreshes it.
+ASSETS_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Attaché",
+        version=__version__,
+        description="Analyst personas answer news items as typed JSON, from a versioned prompt registry.",
+        path=DOCS_PATH,
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+                css_url=f"{ASSETS_PATH}/swagger-ui.css",
+                standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{ASSETS_PATH}/favicon-32x32.png'>",
+            )
+        ],
+    )
+
+
+def assets_router() -> Router:
+    return create_static_files_router(
+        path=ASSETS_PATH,
+        directories=[ASSETS_DIR],
+        include_in_schema=False,
+        cache_control=None,
+        name="docs-assets",
+    )
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """RFC 9457 problem details, as every error response carries them."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem-details errors a route can return."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type="application/problem+json",
+            description="Problem details (RFC 9457); branch on `code`.",
+        )
+        for status in statuses
+    }

@@ -1,0 +1,14 @@
+"""The persona registry: versioned prompt files, their lock, and their validation."""
+
+from service.registry.load import Problem, RegistryInvalid, load_registry
+from service.registry.model import Persona, PromptVersion, Registry, RenderedPrompt
+
+__all__ = [
+    "Persona",
+    "Problem",
+    "PromptVersion",
+    "Registry",
+    "RegistryInvalid",
+    "RenderedPrompt",
+    "load_registry",
+]

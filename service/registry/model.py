@@ -1,0 +1,139 @@
+"""The loaded registry: personas, their published prompt versions, and label resolution."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Template
+
+from service.errors import InvalidRequest, UnknownAgent, UnknownVersion
+from service.registry.spec import Deprecation, PersonaSpec, Variable, VersionSpec
+from service.registry.templates import CompiledTemplate, TemplateProblem, render
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    system: str
+    user: str
+
+
+@dataclass(frozen=True)
+class PromptVersion:
+    persona_id: str
+    version: str
+    sha256: str
+    path: Path
+    spec: VersionSpec
+    system_template: CompiledTemplate
+    user_template: CompiledTemplate
+
+    @cached_property
+    def _templates(self) -> tuple[Template, Template]:
+        return self.system_template.load(), self.user_template.load()
+
+    @cached_property
+    def variables(self) -> Mapping[str, Variable]:
+        return {v.name: v for v in self.spec.variables}
+
+    def render(self, persona: Persona, values: Mapping[str, Any]) -> RenderedPrompt:
+        """Render both templates; raises InvalidRequest for a missing or unknown variable."""
+        unknown = sorted(set(values) - set(self.variables))
+        if unknown:
+            raise InvalidRequest(
+                f"prompt {self.persona_id}@{self.version} has no variable(s) {', '.join(unknown)}"
+            )
+        context: dict[str, Any] = {"persona": persona.template_fields}
+        for name, variable in self.variables.items():
+            value = values.get(name)
+            if value is None:
+                value = variable.default
+            if value is None and variable.required:
+                raise InvalidRequest(f"prompt {self.persona_id}@{self.version} requires `{name}`")
+            context[name] = value
+        system, user = self._templates
+        return RenderedPrompt(system=render(system, context), user=render(user, context))
+
+    def sample_values(self, *, only_required: bool) -> dict[str, Any]:
+        return {
+            v.name: v.example or f"<sample {v.name}>"
+            for v in self.spec.variables
+            if v.required or not only_required
+        }
+
+
+@dataclass(frozen=True)
+class Persona:
+    id: str
+    path: Path
+    spec: PersonaSpec
+    versions: Mapping[str, PromptVersion]
+    """Published versions, oldest first (semantic-version order)."""
+
+    @cached_property
+    def template_fields(self) -> dict[str, str]:
+        s = self.spec
+        return {
+            "id": self.id,
+            "callsign": s.callsign,
+            "name": s.name,
+            "organization": s.organization,
+            "country": s.country,
+            "country_name": s.country_name,
+            "language": s.language,
+        }
+
+    @cached_property
+    def deprecations(self) -> Mapping[str, Deprecation]:
+        return {d.version: d for d in self.spec.deprecations}
+
+    def deprecation(self, version: str) -> Deprecation | None:
+        return self.deprecations.get(version)
+
+    def resolve(self, ref: str | None) -> tuple[PromptVersion, str | None]:
+        """A version or a label (default `stable`) → (version, label used or None)."""
+        ref = ref or "stable"
+        if ref in self.versions:
+            return self.versions[ref], None
+        if ref in self.spec.labels:
+            return self.versions[self.spec.labels[ref]], ref
+        known = ", ".join([*self.versions, *self.spec.labels])
+        raise UnknownVersion(f"agent {self.id!r} has no version or label {ref!r}; known: {known}")
+
+
+@dataclass(frozen=True)
+class Registry:
+    root: Path
+    personas: Mapping[str, Persona]
+    lock_digest: str
+    loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def version_count(self) -> int:
+        return sum(len(p.versions) for p in self.personas.values())
+
+    def persona(self, agent_id: str) -> Persona:
+        try:
+            return self.personas[agent_id]
+        except KeyError:
+            raise UnknownAgent(f"no agent {agent_id!r}; known agents: {', '.join(self.personas)}") from None
+
+    def resolve(self, agent: str, version: str | None = None) -> tuple[Persona, PromptVersion, str | None]:
+        """`jp-01`, `jp-01@1.0.0` or `jp-01@stable`, optionally with a separate `version`."""
+        agent_id, at, suffix = agent.partition("@")
+        if at and not suffix:
+            raise InvalidRequest(f"agent {agent!r} has an empty version after '@'")
+        if at and version and version != suffix:
+            raise InvalidRequest(
+                f"agent {agent!r} pins {suffix!r} but `version` asks for {version!r}; send one of them"
+            )
+        persona = self.persona(agent_id)
+        prompt, label = persona.resolve(suffix or version)
+        return persona, prompt, label
+
+
+__all__ = ["Persona", "PromptVersion", "Registry", "RenderedPrompt", "TemplateProblem"]

@@ -1,0 +1,166 @@
+"""`/agents`: the persona roster, one persona, and one published prompt version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
+
+from service.openapi import problem_responses
+from service.registry import Persona, PromptVersion, Registry
+from service.registry.spec import Deprecation
+
+# Published versions never change; a label can move, so it is cached briefly.
+IMMUTABLE = "public, max-age=31536000, immutable"
+LABEL_CACHE = "public, max-age=60"
+
+
+class VersionSummary(msgspec.Struct, frozen=True):
+    version: str
+    sha256: str
+    model: str
+    output_schema: str
+    changelog: str
+    deprecated: bool
+
+
+class AgentSummary(msgspec.Struct, frozen=True):
+    id: str
+    callsign: str
+    name: str
+    organization: str
+    country: str
+    country_name: str
+    language: str
+    description: str
+    labels: dict[str, str]
+    versions: list[str]
+    deprecations: list[Deprecation]
+
+
+class AgentList(msgspec.Struct, frozen=True):
+    agents: list[AgentSummary]
+
+
+class AgentDetail(AgentSummary, frozen=True):
+    version_details: list[VersionSummary]
+
+
+class ModelDefaultsView(msgspec.Struct, frozen=True):
+    name: str
+    temperature: float
+    max_output_tokens: int
+
+
+class OutputSchemaRef(msgspec.Struct, frozen=True):
+    name: str
+    version: int
+    url: str
+
+
+class VariableView(msgspec.Struct, frozen=True):
+    name: str
+    description: str
+    required: bool
+    default: str | None
+
+
+class TemplateSource(msgspec.Struct, frozen=True):
+    system: str
+    user: str
+
+
+class VersionDetail(msgspec.Struct, frozen=True):
+    agent: str
+    version: str
+    label: str | None
+    sha256: str
+    changelog: str
+    model: ModelDefaultsView
+    output_schema: OutputSchemaRef
+    variables: list[VariableView]
+    templates: TemplateSource
+    deprecation: Deprecation | None
+
+
+def _summary_fields(persona: Persona) -> dict[str, Any]:
+    return {
+        **persona.template_fields,
+        "description": persona.spec.description.strip(),
+        "labels": dict(persona.spec.labels),
+        "versions": list(persona.versions),
+        "deprecations": list(persona.spec.deprecations),
+    }
+
+
+def _version_summary(persona: Persona, prompt: PromptVersion) -> VersionSummary:
+    return VersionSummary(
+        version=prompt.version,
+        sha256=prompt.sha256,
+        model=prompt.spec.model.name,
+        output_schema=str(prompt.spec.output),
+        changelog=prompt.spec.changelog,
+        deprecated=persona.deprecation(prompt.version) is not None,
+    )
+
+
+class AgentController(Controller):
+    path = "/agents"
+    tags = ["agents"]
+
+    @get("/", summary="List every persona")
+    async def list_agents(self, registry: NamedDependency[Registry]) -> AgentList:
+        return AgentList(agents=[AgentSummary(**_summary_fields(p)) for p in registry.personas.values()])
+
+    @get("/{agent_id:str}", summary="One persona with its versions", responses=problem_responses(404))
+    async def get_agent(self, registry: NamedDependency[Registry], agent_id: FromPath[str]) -> AgentDetail:
+        persona = registry.persona(agent_id)
+        return AgentDetail(
+            **_summary_fields(persona),
+            version_details=[_version_summary(persona, p) for p in persona.versions.values()],
+        )
+
+    @get(
+        "/{agent_id:str}/versions/{ref:str}",
+        summary="One published prompt version (by version or label)",
+        description="Published versions are immutable: the response for a version is cacheable forever; "
+        "for a label, briefly. The `ETag` is the sha256 of the version file.",
+        responses=problem_responses(404),
+    )
+    async def get_version(
+        self,
+        request: Request[Any, Any, Any],
+        registry: NamedDependency[Registry],
+        agent_id: FromPath[str],
+        ref: FromPath[str],
+    ) -> Response[VersionDetail]:
+        persona = registry.persona(agent_id)
+        prompt, label = persona.resolve(ref)
+        headers = {
+            "ETag": f'"{prompt.sha256}"',
+            "Cache-Control": LABEL_CACHE if label else IMMUTABLE,
+        }
+        if f'"{prompt.sha256}"' in request.headers.get("if-none-match", ""):
+            return Response(content=None, status_code=HTTP_304_NOT_MODIFIED, headers=headers)  # type: ignore[arg-type]
+        spec = prompt.spec
+        body = VersionDetail(
+            agent=persona.id,
+            version=prompt.version,
+            label=label,
+            sha256=prompt.sha256,
+            changelog=spec.changelog,
+            model=ModelDefaultsView(spec.model.name, spec.model.temperature, spec.model.max_output_tokens),
+            output_schema=OutputSchemaRef(
+                spec.output.schema,
+                spec.output.version,
+                f"/schemas/{spec.output.schema}/v{spec.output.version}",
+            ),
+            variables=[VariableView(v.name, v.description, v.required, v.default) for v in spec.variables],
+            templates=TemplateSource(system=spec.system, user=spec.user),
+            deprecation=persona.deprecation(prompt.version),
+        )
+        return Response(content=body, status_code=HTTP_200_OK, headers=headers)

@@ -1,0 +1,78 @@
+"""Shared fixtures: copies of the real registry to break, and apps built on them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from service.app import create_app
+from service.settings import DEFAULT_REGISTRY_DIR, Settings
+
+ATTACHE = str(Path(sys.executable).with_name("attache"))
+
+
+@pytest.fixture
+def registry_dir(tmp_path: Path) -> Path:
+    """A writable copy of the repository's registry."""
+    target = tmp_path / "registry"
+    shutil.copytree(DEFAULT_REGISTRY_DIR, target)
+    return target
+
+
+@pytest.fixture
+def settings(registry_dir: Path, tmp_path: Path) -> Settings:
+    return Settings(registry_dir=str(registry_dir), cache_dir=str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as client:
+        yield client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[str]:
+    """`attache serve` as a real process on a free loopback port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "ATTACHE_CACHE_DIR": str(tmp_path / "cache")}
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/health/ready", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"attache serve did not become ready:\n{(tmp_path / 'serve.log').read_text()}")
+            time.sleep(0.05)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
