@@ -20,7 +20,18 @@ from pathlib import Path
 from service.logs import get_logger
 
 FORMAT = 1
-_SALT = f"{FORMAT}:{sys.implementation.cache_tag}:{importlib.metadata.version('jinja2')}:".encode()
+# The code that produces an entry is part of its key: Python, Jinja, and the module that
+# defines the template environment and its filters.
+_ENVIRONMENT_SOURCE = (Path(__file__).parent / "templates.py").read_bytes()
+_SALT = b":".join(
+    [
+        str(FORMAT).encode(),
+        sys.implementation.cache_tag.encode(),
+        importlib.metadata.version("jinja2").encode(),
+        hashlib.sha256(_ENVIRONMENT_SOURCE).hexdigest().encode(),
+        b"",
+    ]
+)
 
 log = get_logger("attache.registry")
 

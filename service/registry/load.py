@@ -7,6 +7,7 @@ developer sees locally are the ones that stop a pod.
 from __future__ import annotations
 
 import hashlib
+import json
 import marshal
 import re
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ def _load_persona(
     persona = Persona(id=folder.name, path=folder, spec=spec, versions=ordered)
     _check_references(persona, persona_path, persona_text, problems)
     for prompt in ordered.values():
-        _check_renders(persona, prompt, problems)
+        _check_renders(persona, prompt, cache, problems)
     return None if len(problems) > count_before else persona
 
 
@@ -250,8 +251,17 @@ def _check_references(persona: Persona, path: Path, text: str, problems: list[Pr
                 )
 
 
-def _check_renders(persona: Persona, prompt: PromptVersion, problems: list[Problem]) -> None:
-    """Render with every variable's example, then with only the required ones."""
+def _check_renders(
+    persona: Persona, prompt: PromptVersion, cache: LoadCache, problems: list[Problem]
+) -> None:
+    """Render with every variable's example, then with only the required ones.
+
+    The outcome depends only on the version file and the persona's template fields, so a
+    success is remembered under exactly those inputs.
+    """
+    inputs = f"{prompt.sha256}:{json.dumps(persona.template_fields, sort_keys=True)}".encode()
+    if cache.get("rendered", inputs) is not None:
+        return
     for only_required in (False, True):
         try:
             prompt.render(persona, prompt.sample_values(only_required=only_required))
@@ -259,6 +269,7 @@ def _check_renders(persona: Persona, prompt: PromptVersion, problems: list[Probl
             which = "required sample inputs only" if only_required else "all sample inputs"
             problems.append(Problem(prompt.path, None, f"does not render with {which}: {exc}"))
             return
+    cache.put("rendered", inputs, b"ok")
 
 
 def _decode(path: Path, text: str, kind: type[T], problems: list[Problem]) -> T | None:
