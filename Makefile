@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest lock schemas bench-registry swagger-ui clean
+.PHONY: run test lint typecheck pytest lock schemas cassettes cassettes-live bench-registry bench-assess swagger-ui clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,18 @@ lock: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export
+
+# Author cassettes/ from tests/scenarios.py against the stand-in provider (no key needed).
+cassettes: $(STAMP)
+	$(BIN)/python -m tests.author_cassettes
+
+# Re-record the four news cassettes against the real provider in OPENAI_API_KEY.
+cassettes-live: $(STAMP)
+	@test -n "$$OPENAI_API_KEY" || { echo "set OPENAI_API_KEY to an OpenAI key"; exit 1; }
+	$(BIN)/pytest tests/test_assess_cassettes.py -k typed_envelope --record-mode=rewrite
+
+bench-assess: $(STAMP)
+	$(BIN)/python benchmarks/assess_overhead.py
 
 bench-registry: $(STAMP)
 	$(BIN)/python benchmarks/registry_load.py

@@ -35,9 +35,7 @@ def _text(max_chars: int) -> AfterValidator:
         if not value:
             raise ValueError("this text is empty; write it out in full")
         if len(value) > max_chars:
-            raise ValueError(
-                f"this text must be at most {max_chars} characters; you gave {len(value)}. Tighten it."
-            )
+            raise ValueError(f"this text must be at most {max_chars} characters; you gave {len(value)}. Tighten it.")
         return value
 
     return AfterValidator(check)
@@ -74,9 +72,7 @@ class Section(_Strict):
     """One numbered strategic layer of the assessment."""
 
     icon: Icon = Field(description="One emoji that marks the layer, as in the sample: 🧭 ⛏️ 🔩 🛰 🛡")
-    heading: Line = Field(
-        description="The layer's heading, e.g. 'Geostrategic Context: Pre-Xi Summit Signaling'."
-    )
+    heading: Line = Field(description="The layer's heading, e.g. 'Geostrategic Context: Pre-Xi Summit Signaling'.")
     lead: Paragraph = Field(description="The lead paragraph: the judgement this layer makes and why.")
     points: Annotated[list[Passage], _count(2, 6, "bullet points")] = Field(
         description="2–6 bullet points of evidence, mechanisms or implications; each one or two sentences.",
@@ -98,14 +94,10 @@ class LiteraryEcho(_Strict):
     """A quotation in the persona's own language that echoes the assessment."""
 
     original: Passage = Field(description="The quotation in its original language and script.")
-    language: str = Field(
-        description="BCP 47 tag of the original, e.g. 'ja', 'zh-Hans', 'ko', 'hi'.", pattern=BCP47
-    )
+    language: str = Field(description="BCP 47 tag of the original, e.g. 'ja', 'zh-Hans', 'ko', 'hi'.", pattern=BCP47)
     translation: Passage = Field(description="A faithful English translation of the quotation.")
     author: Line = Field(description="The author, e.g. 'Ango Sakaguchi'.")
-    work: Line = Field(
-        description="The work with its original title, e.g. 'Discourse on Decadence (堕落論)'."
-    )
+    work: Line = Field(description="The work with its original title, e.g. 'Discourse on Decadence (堕落論)'.")
     year: int | None = Field(
         description="Year the work was first published, or null when it is not known.", ge=-3000, le=2100
     )
@@ -115,12 +107,10 @@ class Assessment(_Strict):
     """An analyst persona's in-depth assessment of a news item."""
 
     title: Line = Field(
-        description="The title, e.g. "
-        "'JP-01 Assessment: Strategic Layers of the U.S.–Japan Critical Minerals Accord'."
+        description="The title, e.g. 'JP-01 Assessment: Strategic Layers of the U.S.–Japan Critical Minerals Accord'."
     )
     bottom_line: Paragraph = Field(
-        description="The opening judgement: what the event really is, in one or two sentences, "
-        "before any detail."
+        description="The opening judgement: what the event really is, in one or two sentences, before any detail."
     )
     sections: Annotated[list[Section], _count(3, 7, "strategic layers")] = Field(
         description="3–7 numbered strategic layers, in the order they should be read.",
@@ -130,7 +120,5 @@ class Assessment(_Strict):
         description="The forward outlook: 2–6 forecasts, each with a horizon and a likelihood.",
         json_schema_extra={"minItems": 2, "maxItems": 6},
     )
-    closing: Paragraph = Field(
-        description="The final paragraph: the larger meaning of the event, stated plainly."
-    )
+    closing: Paragraph = Field(description="The final paragraph: the larger meaning of the event, stated plainly.")
     literary_echo: LiteraryEcho = Field(description="A quotation from the persona's own literary tradition.")

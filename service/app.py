@@ -22,8 +22,11 @@ from service.errors import (
 )
 from service.logs import configure_logging, get_logger
 from service.openapi import assets_router, openapi_config
+from service.provider import ModelProvider
 from service.registry import Registry, load_registry
+from service.request_id import request_id_middleware
 from service.routes.agents import AgentController
+from service.routes.assess import assess, provide_provider
 from service.routes.health import HealthController
 from service.routes.schemas import get_schema
 from service.settings import Settings
@@ -48,19 +51,30 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
 
-    def load(app: Litestar) -> None:
+    def start(app: Litestar) -> None:
         if registry is not None:
             app.state.registry = registry
-            return
-        loaded = load_registry(settings.registry_path, cache_dir=settings.cache_path)
-        app.state.registry = loaded
-        log.info(
-            "registry loaded",
-            path=str(loaded.root),
-            personas=len(loaded.personas),
-            versions=loaded.version_count,
-            lock_digest=loaded.lock_digest,
-        )
+        else:
+            loaded = load_registry(settings.registry_path, cache_dir=settings.cache_path)
+            app.state.registry = loaded
+            log.info(
+                "registry loaded",
+                path=str(loaded.root),
+                personas=len(loaded.personas),
+                versions=loaded.version_count,
+                lock_digest=loaded.lock_digest,
+            )
+        if settings.provider_configured:
+            app.state.provider = ModelProvider(settings)
+        else:
+            log.warning(
+                "no model provider configured; /assess answers 503 until OPENAI_API_KEY or OPENAI_BASE_URL is set"
+            )
+
+    async def stop(app: Litestar) -> None:
+        provider: ModelProvider | None = app.state.get("provider")
+        if provider is not None:
+            await provider.close()
 
     problem_details = ProblemDetailsPlugin(
         ProblemDetailsConfig(
@@ -71,9 +85,14 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         )
     )
     return Litestar(
-        route_handlers=[AgentController, HealthController, get_schema, assets_router()],
-        dependencies={"registry": Provide(provide_registry, sync_to_thread=False)},
-        on_startup=[load],
+        route_handlers=[AgentController, HealthController, assess, get_schema, assets_router()],
+        dependencies={
+            "registry": Provide(provide_registry, sync_to_thread=False),
+            "provider": Provide(provide_provider, sync_to_thread=False),
+        },
+        middleware=[request_id_middleware],
+        on_startup=[start],
+        on_shutdown=[stop],
         plugins=[problem_details],
         exception_handlers={Exception: _unexpected_error},
         openapi_config=openapi_config(),

@@ -160,3 +160,63 @@ def settings() -> None:
     click.echo("| variable | default | meaning |\n| --- | --- | --- |")
     for variable, default, description in settings_table():
         click.echo(f"| `{variable}` | {default} | {description} |")
+
+
+@main.command()
+@click.option("--agent", required=True, help="`jp-01`, `jp-01@1.0.0` or `jp-01@stable`.")
+@click.option(
+    "--context-file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the news excerpt ('-' is not supported: pass a file).",
+)
+@click.option("--question", default=None, help="Defaults to the prompt version's question.")
+@click.option("--source", default=None, help="Where the excerpt comes from, e.g. CSPAN.")
+@click.option("--as-of", "as_of", default=None, help="The date the assessment treats as today (YYYY-MM-DD).")
+@click.option("--markdown", is_flag=True, help="Print the assessment in the sample's layout instead of JSON.")
+def assess(
+    agent: str, context_file: Path, question: str | None, source: str | None, as_of: str | None, markdown: bool
+) -> None:
+    """Run one assessment through the same code path as POST /assess."""
+    import asyncio
+
+    import msgspec
+
+    from service.assess import AssessRequest, run_assessment
+    from service.errors import AttacheError
+    from service.markdown import render_markdown
+    from service.provider import ModelProvider
+
+    settings = _settings()
+    loaded = _load(None)
+    try:
+        request = msgspec.convert(
+            {
+                "agent": agent,
+                "context": context_file.read_text(encoding="utf-8"),
+                "question": question,
+                "source": source,
+                "as_of": as_of,
+            },
+            AssessRequest,
+            strict=False,
+        )
+    except msgspec.ValidationError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    async def run() -> str:
+        provider = ModelProvider(settings)
+        try:
+            served = await run_assessment(request, registry=loaded, provider=provider, settings=settings)
+        finally:
+            await provider.close()
+        if markdown:
+            return render_markdown(served.envelope.assessment, served.persona)
+        encoded = msgspec.json.encode(served.envelope, enc_hook=lambda obj: obj.model_dump(mode="json"))
+        return msgspec.json.format(encoded, indent=2).decode()
+
+    try:
+        click.echo(asyncio.run(run()))
+    except AttacheError as exc:
+        click.echo(f"{exc.code}: {exc.detail}", err=True)
+        sys.exit(2 if exc.status < 500 else 3)

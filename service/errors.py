@@ -6,8 +6,18 @@
     │   ├── UnknownAgent              404 unknown_agent
     │   ├── UnknownVersion            404 unknown_version
     │   └── UnknownSchema             404 unknown_schema
-    └── ServiceError                  the caller cannot fix it; retrying may help
-        └── NotReady                  503 not_ready
+    ├── ServiceError                  the caller cannot fix it; retrying may help
+    │   ├── NotReady                  503 not_ready
+    │   └── ProviderNotConfigured     503 provider_not_configured
+    ├── UpstreamError                 the model provider failed; retrying later may help
+    │   ├── UpstreamTimeout           504 upstream_timeout
+    │   ├── UpstreamRateLimited       503 upstream_rate_limited (+ Retry-After)
+    │   ├── UpstreamUnavailable       502 upstream_unavailable (503 + Retry-After when the provider said when)
+    │   └── UpstreamRejected          502 upstream_rejected (the provider refused our request: auth, model, size)
+    └── ModelOutputError              the model answered, but not with a usable assessment
+        ├── InvalidModelOutput        502 invalid_model_output (after the re-asks; carries `attempts`)
+        ├── OutputTruncated           502 output_truncated (finish_reason=length)
+        └── ModelRefused              422 model_refused
 
 Litestar's own HTTP exceptions (routing 404/405, body validation 400, size 413) are mapped
 to the same shape by `http_exception_to_problem`, so every error body has `code`.
@@ -40,11 +50,15 @@ class AttacheError(Exception):
     code: ClassVar[str] = "internal_error"
     title: ClassVar[str] = "Internal error"
 
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str, *, headers: dict[str, str] | None = None, status: int | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra
+        if status is not None:  # a subclass may answer with a second documented status (e.g. 503 vs 502)
+            self.status = status  # type: ignore[misc]
 
 
 class CallerError(AttacheError):
@@ -84,6 +98,59 @@ class ServiceError(AttacheError):
 class NotReady(ServiceError):
     code = "not_ready"
     title = "Not ready"
+
+
+class ProviderNotConfigured(ServiceError):
+    code = "provider_not_configured"
+    title = "No model provider configured"
+
+
+class UpstreamError(AttacheError):
+    status = 502
+    code = "upstream_unavailable"
+    title = "Model provider unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+    title = "Model provider timed out"
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 503
+    code = "upstream_rate_limited"
+    title = "Model provider rate limit reached"
+
+
+class UpstreamUnavailable(UpstreamError):
+    pass
+
+
+class UpstreamRejected(UpstreamError):
+    code = "upstream_rejected"
+    title = "Model provider rejected the request"
+
+
+class ModelOutputError(AttacheError):
+    status = 502
+    code = "invalid_model_output"
+    title = "Invalid model output"
+
+
+class InvalidModelOutput(ModelOutputError):
+    pass
+
+
+class OutputTruncated(ModelOutputError):
+    code = "output_truncated"
+    title = "Model output truncated"
+
+
+class ModelRefused(ModelOutputError):
+    status = 422
+    code = "model_refused"
+    title = "The model refused to answer"
 
 
 def problem(

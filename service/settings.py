@@ -20,6 +20,9 @@ DEFAULT_REGISTRY_DIR = Path(__file__).resolve().parent.parent / "registry"
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attache"
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+LLMMode = Literal["tools", "tools_strict", "json_schema", "json", "md_json"]
+# The provider variables keep the names every OpenAI-compatible tool reads.
+ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
 
 
 class SettingsError(ValueError):
@@ -40,16 +43,63 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         ),
     ] = str(DEFAULT_CACHE_DIR)
     host: Annotated[str, msgspec.Meta(description="Interface `attache serve` binds to.")] = "127.0.0.1"
-    port: Annotated[int, msgspec.Meta(ge=1, le=65535, description="TCP port `attache serve` listens on.")] = (
-        8000
-    )
-    log_level: Annotated[
-        LogLevel, msgspec.Meta(description="Lowest level written to the JSON log on stdout.")
-    ] = "info"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535, description="TCP port `attache serve` listens on.")] = 8000
+    log_level: Annotated[LogLevel, msgspec.Meta(description="Lowest level written to the JSON log on stdout.")] = "info"
+    openai_api_key: Annotated[
+        str | None,
+        msgspec.Meta(description="Provider API key. Never logged. Unset (and no base URL): `/assess` answers 503."),
+    ] = None
+    openai_base_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Any OpenAI-compatible endpoint: OpenAI, Azure OpenAI (`…/openai/v1/`), vLLM, Ollama, "
+            "llama.cpp. A local server needs no key."
+        ),
+    ] = None
+    llm_model: Annotated[
+        str | None,
+        msgspec.Meta(description="Model for every assessment, overriding the prompt version's default."),
+    ] = None
+    llm_mode: Annotated[
+        LLMMode,
+        msgspec.Meta(
+            description="How the schema reaches the model: `tools` (tool calling), `tools_strict`, "
+            "`json_schema`, or `json` / `md_json` for providers without tool calling."
+        ),
+    ] = "tools"
+    llm_timeout: Annotated[
+        float,
+        msgspec.Meta(gt=0, le=600, description="Total deadline in seconds for one assessment, retries included."),
+    ] = 60.0
+    llm_reasks: Annotated[
+        int, msgspec.Meta(ge=0, le=5, description="Re-asks when the model's output fails schema validation.")
+    ] = 2
+    llm_transport_retries: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            le=5,
+            description="Retries of one provider call on 429, 5xx or connection errors (honours Retry-After).",
+        ),
+    ] = 2
+    max_context_chars: Annotated[
+        int, msgspec.Meta(ge=1, description="Longest `context` accepted by `/assess`, in characters.")
+    ] = 20_000
 
     @property
     def registry_path(self) -> Path:
         return Path(self.registry_dir)
+
+    @property
+    def provider_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{name}={'***' if name == 'openai_api_key' and value else repr(value)}"
+            for name, value in msgspec.structs.asdict(self).items()
+        )
+        return f"Settings({fields})"
 
     @property
     def cache_path(self) -> Path | None:
@@ -72,7 +122,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 def env_name(field: str) -> str:
-    return f"{ENV_PREFIX}{field.upper()}"
+    return ENV_NAMES.get(field, f"{ENV_PREFIX}{field.upper()}")
 
 
 def settings_table() -> list[tuple[str, str, str]]:
@@ -86,6 +136,8 @@ def settings_table() -> list[tuple[str, str, str]]:
             default = "the repository's `registry/`"
         elif field.name == "cache_dir":
             default = "`$XDG_CACHE_HOME/attache`, else `~/.cache/attache`"
+        elif default is None:
+            default = "unset"
         rows.append((env_name(field.name), str(default), meta.description or ""))
     return rows
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -11,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -18,8 +20,37 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.settings import DEFAULT_REGISTRY_DIR, Settings
+from tests import cassette_format
 
 ATTACHE = str(Path(sys.executable).with_name("attache"))
+CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+
+
+# VCR logs every recorded body at INFO; failures are readable without it.
+logging.getLogger("vcr").setLevel(logging.WARNING)
+
+
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    vcr.register_serializer("yaml", cassette_format)  # replaces VCR's own, keeps the .yaml name
+    vcr.register_matcher("prompt", cassette_format.prompt_matcher)
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict[str, Any]:
+    # No record_mode here: it would override --record-mode, which re-recording needs.
+    return {
+        "serializer": "yaml",
+        "match_on": ["method", "scheme", "host", "port", "path", "prompt"],
+        "filter_headers": list(cassette_format.SECRET_HEADERS),
+        "before_record_request": cassette_format.scrub_request,
+        "before_record_response": cassette_format.scrub_response,
+        "decode_compressed_response": True,
+    }
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir() -> str:
+    return str(CASSETTES)
 
 
 @pytest.fixture

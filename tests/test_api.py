@@ -127,9 +127,7 @@ async def test_the_output_schema_is_served_as_published(client: Client) -> None:
 
 async def test_openapi_document_and_docs_page_use_no_cdn(client: Client) -> None:
     spec = (await client.get("/docs/openapi.json")).json()
-    assert {"/agents", "/agents/{agent_id}", "/agents/{agent_id}/versions/{ref}", "/health/ready"} <= set(
-        spec["paths"]
-    )
+    assert {"/agents", "/agents/{agent_id}", "/agents/{agent_id}/versions/{ref}", "/health/ready"} <= set(spec["paths"])
     error = spec["paths"]["/agents/{agent_id}"]["get"]["responses"]["404"]
     assert "application/problem+json" in error["content"]
     page = (await client.get("/docs")).text
@@ -156,12 +154,18 @@ async def test_deprecations_are_listed_with_sunset_and_successor(registry_dir: P
     persona.write_text(
         persona.read_text().replace(
             "deprecations: []",
-            "deprecations:\n  - version: 1.0.0\n    sunset: 2027-03-31\n    successor: 1.1.0\n",
+            "deprecations:\n  - version: 1.0.0\n    since: 2026-11-01\n    sunset: 2027-03-31\n    successor: 1.1.0\n",
         )
     )
     app = create_app(Settings(registry_dir=str(registry_dir), cache_dir="off"))
     async with AsyncTestClient(app=app) as client:
-        expected = {"version": "1.0.0", "sunset": "2027-03-31", "successor": "1.1.0", "note": None}
+        expected = {
+            "version": "1.0.0",
+            "since": "2026-11-01",
+            "sunset": "2027-03-31",
+            "successor": "1.1.0",
+            "note": None,
+        }
         agent = (await client.get("/agents/jp-01")).json()
         assert agent["deprecations"] == [expected]
         assert {v["version"]: v["deprecated"] for v in agent["version_details"]} == {

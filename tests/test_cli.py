@@ -20,9 +20,7 @@ def attache(*args: str, registry: Path | None = None, **env: str) -> subprocess.
     environ = {**os.environ, "ATTACHE_CACHE_DIR": "off", **env}
     if registry is not None:
         environ["ATTACHE_REGISTRY_DIR"] = str(registry)
-    return subprocess.run(
-        [ATTACHE, *args], capture_output=True, text=True, env=environ, timeout=60, check=False
-    )
+    return subprocess.run([ATTACHE, *args], capture_output=True, text=True, env=environ, timeout=60, check=False)
 
 
 def test_registry_check_passes_on_the_repository_registry() -> None:
@@ -43,9 +41,7 @@ def test_registry_lock_adds_new_versions_only(registry_dir: Path) -> None:
     lock = registry_dir / "registry.lock"
     before = lock.read_text()
     new = registry_dir / "us-01" / "1.1.0.yaml"
-    new.write_text(
-        (registry_dir / "us-01" / "1.0.0.yaml").read_text().replace("temperature: 0.4", "temperature: 0.2")
-    )
+    new.write_text((registry_dir / "us-01" / "1.0.0.yaml").read_text().replace("temperature: 0.4", "temperature: 0.2"))
 
     assert attache("registry", "check", registry=registry_dir).returncode == 1
     result = attache("registry", "lock", registry=registry_dir)
@@ -70,9 +66,7 @@ def test_registry_lock_refuses_to_rewrite_a_published_entry(registry_dir: Path) 
 
 def test_registry_lock_refuses_an_invalid_new_version(registry_dir: Path) -> None:
     new = registry_dir / "us-01" / "1.1.0.yaml"
-    new.write_text(
-        (registry_dir / "us-01" / "1.0.0.yaml").read_text().replace("{{ question }}", "{{ qestion }}")
-    )
+    new.write_text((registry_dir / "us-01" / "1.0.0.yaml").read_text().replace("{{ question }}", "{{ qestion }}"))
     result = attache("registry", "lock", registry=registry_dir)
     assert result.returncode == 1
     assert "undeclared variable(s) qestion" in result.stderr

@@ -30,9 +30,7 @@ def relock(root: Path, rel: str) -> None:
     """Rewrite one lock entry, as if the edited file had been published that way."""
     lock = root / LOCK_NAME
     digest = hashlib.sha256((root / rel).read_bytes()).hexdigest()
-    lines = [
-        f"{digest}  {rel}" if line.endswith(f"  {rel}") else line for line in lock.read_text().splitlines()
-    ]
+    lines = [f"{digest}  {rel}" if line.endswith(f"  {rel}") else line for line in lock.read_text().splitlines()]
     if not any(line.endswith(f"  {rel}") for line in lines):
         lines.append(f"{digest}  {rel}")
     lock.write_text("\n".join(lines) + "\n")
@@ -169,9 +167,7 @@ def test_every_problem_is_reported_at_once(registry_dir: Path) -> None:
     assert len(problems) == 2
 
 
-def test_the_warm_load_cache_gives_the_same_registry_and_still_validates(
-    registry_dir: Path, tmp_path: Path
-) -> None:
+def test_the_warm_load_cache_gives_the_same_registry_and_still_validates(registry_dir: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cold = load_registry(registry_dir, cache_dir=cache)
     assert any(cache.iterdir())

@@ -68,7 +68,5 @@ class LoadCache:
                 f.write(data)
             Path(tmp).replace(self.directory / self.key(kind, content))
         except OSError as exc:
-            log.warning(
-                "load cache not writable; continuing without it", path=str(self.directory), error=str(exc)
-            )
+            log.warning("load cache not writable; continuing without it", path=str(self.directory), error=str(exc))
             self.directory = None

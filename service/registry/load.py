@@ -181,9 +181,7 @@ def _load_version(
     ok = len(compiled) == len(TEMPLATE_PARTS)
     if (spec.output.schema, spec.output.version) not in SCHEMAS:
         known = ", ".join(f"{name} v{major}" for name, major in SCHEMAS)
-        problems.append(
-            Problem(path, _line_of(text, "output"), f"unknown output schema {spec.output}; known: {known}")
-        )
+        problems.append(Problem(path, _line_of(text, "output"), f"unknown output schema {spec.output}; known: {known}"))
         ok = False
     names = [v.name for v in spec.variables]
     if duplicates := sorted({n for n in names if names.count(n) > 1}):
@@ -251,9 +249,7 @@ def _check_references(persona: Persona, path: Path, text: str, problems: list[Pr
                 )
 
 
-def _check_renders(
-    persona: Persona, prompt: PromptVersion, cache: LoadCache, problems: list[Problem]
-) -> None:
+def _check_renders(persona: Persona, prompt: PromptVersion, cache: LoadCache, problems: list[Problem]) -> None:
     """Render with every variable's example, then with only the required ones.
 
     The outcome depends only on the version file and the persona's template fields, so a
@@ -287,9 +283,7 @@ def _decode(path: Path, text: str, kind: type[T], problems: list[Problem]) -> T 
         if unknown:
             key = unknown.group(1)
             location = f"{location}.{key}" if location else key
-            message = f"unknown key `{key}`" + (
-                f" in `{location.rpartition('.')[0]}`" if "." in location else ""
-            )
+            message = f"unknown key `{key}`" + (f" in `{location.rpartition('.')[0]}`" if "." in location else "")
         elif location:
             message = f"`{location}`: {message}"
         problems.append(Problem(path, _line_of(text, location), message))

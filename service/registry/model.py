@@ -44,9 +44,7 @@ class PromptVersion:
         """Render both templates; raises InvalidRequest for a missing or unknown variable."""
         unknown = sorted(set(values) - set(self.variables))
         if unknown:
-            raise InvalidRequest(
-                f"prompt {self.persona_id}@{self.version} has no variable(s) {', '.join(unknown)}"
-            )
+            raise InvalidRequest(f"prompt {self.persona_id}@{self.version} has no variable(s) {', '.join(unknown)}")
         context: dict[str, Any] = {"persona": persona.template_fields}
         for name, variable in self.variables.items():
             value = values.get(name)
@@ -60,9 +58,7 @@ class PromptVersion:
 
     def sample_values(self, *, only_required: bool) -> dict[str, Any]:
         return {
-            v.name: v.example or f"<sample {v.name}>"
-            for v in self.spec.variables
-            if v.required or not only_required
+            v.name: v.example or f"<sample {v.name}>" for v in self.spec.variables if v.required or not only_required
         }
 
 

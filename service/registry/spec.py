@@ -24,6 +24,7 @@ Version = Annotated[str, msgspec.Meta(pattern=SEMVER)]
 
 class Deprecation(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     version: Version
+    since: dt.date
     sunset: dt.date
     successor: Version | None = None
     note: str | None = None

@@ -1,0 +1,150 @@
+"""What `/assess` adds on top of the model call, at concurrency 1.
+
+    make bench-assess
+
+Three processes on loopback: the stand-in provider (answers at once with JP-01's
+assessment), `attache serve`, and this client. The same request body the service sends is
+also sent straight to the stand-in with the openai SDK; the difference of the two latency
+distributions is what Attaché adds (routing, validation, prompt rendering, instructor
+parsing and validation, envelope encoding, HTTP). Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import instructor  # noqa: E402
+
+from schemas import Assessment  # noqa: E402
+from service.registry import load_registry  # noqa: E402
+from service.settings import DEFAULT_REGISTRY_DIR  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
+from tests.scenarios import assessment  # noqa: E402
+from tests.standin import Reply, StandIn  # noqa: E402
+
+WARMUP = 30
+RUNS = int(os.environ.get("BENCH_RUNS", "300"))
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310
+                return
+        except OSError as exc:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args!r} exited") from exc
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} not ready")
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> None:
+    standin_port, service_port = free_port(), free_port()
+    standin = subprocess.Popen(
+        [sys.executable, "-m", "tests.standin", "--port", str(standin_port)], cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{standin_port}/v1",
+        "OPENAI_API_KEY": "sk-bench",
+        "ATTACHE_LOG_LEVEL": "warning",
+    }
+    service = subprocess.Popen(
+        [str(Path(sys.executable).with_name("attache")), "serve", "--port", str(service_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{service_port}/health/ready", service)
+        results = asyncio.run(measure(env["OPENAI_BASE_URL"], f"http://127.0.0.1:{service_port}"))
+    finally:
+        service.terminate()
+        standin.terminate()
+        service.wait(10)
+        standin.wait(10)
+
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {RUNS} sequential requests each")
+    print(f"{'path':28} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, samples in results.items():
+        print(f"{name:28} {statistics.median(samples):8.2f} {percentile(samples, 99):8.2f}")
+    base, ours = results["openai SDK -> stand-in"], results["POST /assess -> stand-in"]
+    print(
+        f"{'added by Attaché':28} {statistics.median(ours) - statistics.median(base):8.2f} "
+        f"{percentile(ours, 99) - percentile(base, 99):8.2f}"
+    )
+
+
+async def measure(provider_url: str, service_url: str) -> dict[str, list[float]]:
+    body: Any = await captured_body()
+    sdk = openai.AsyncOpenAI(base_url=provider_url, api_key="sk-bench", max_retries=0)
+    async with httpx.AsyncClient(base_url=service_url, timeout=30) as http:
+
+        async def direct() -> None:
+            await sdk.chat.completions.create(**body)
+
+        async def via_attache() -> None:
+            response = await http.post("/assess", json=JP01_SAMPLE_REQUEST)
+            response.raise_for_status()
+
+        results = {}
+        for name, call in (("openai SDK -> stand-in", direct), ("POST /assess -> stand-in", via_attache)):
+            for _ in range(WARMUP):
+                await call()
+            samples = []
+            for _ in range(RUNS):
+                started = time.perf_counter()
+                await call()
+                samples.append((time.perf_counter() - started) * 1000)
+            results[name] = samples
+    await sdk.close()
+    return results
+
+
+async def captured_body() -> dict[str, object]:
+    """The request the service sends for JP01_SAMPLE_REQUEST, captured by an in-process stand-in."""
+    registry = load_registry(DEFAULT_REGISTRY_DIR)
+    persona, prompt, _ = registry.resolve(str(JP01_SAMPLE_REQUEST["agent"]))
+    rendered = prompt.render(
+        persona,
+        {k: JP01_SAMPLE_REQUEST.get(k) for k in ("context", "source", "as_of")},
+    )
+    with StandIn() as probe:
+        probe.push(Reply.completion(assessment("jp-01-us-japan-critical-minerals")))
+        raw = openai.AsyncOpenAI(base_url=probe.base_url, api_key="sk-bench")
+        client = instructor.from_openai(raw)
+        await client.chat.completions.create(
+            model=prompt.spec.model.name,
+            response_model=Assessment,
+            messages=[{"role": "system", "content": rendered.system}, {"role": "user", "content": rendered.user}],
+            temperature=prompt.spec.model.temperature,
+            max_tokens=prompt.spec.model.max_output_tokens,
+            max_retries=0,
+        )
+        await raw.close()
+        body: dict[str, object] = probe.received[0].json()
+    return body
+
+
+if __name__ == "__main__":
+    main()

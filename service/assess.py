@@ -1,0 +1,139 @@
+"""One assessment: resolve the pinned prompt, render it, ask the model, wrap the answer.
+
+The HTTP route and `attache assess` both call `run_assessment`, so the command line and the
+API cannot drift apart. Agent, version and signature come from the registry, never from the
+model's output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+import msgspec
+
+from schemas import SCHEMAS, Assessment
+from service.errors import InvalidRequest
+from service.provider import ModelProvider
+from service.registry import Persona, PromptVersion, Registry
+from service.settings import Settings
+
+
+class AssessRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    agent: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=100,
+            description="`jp-01`, `jp-01@1.0.0` or `jp-01@stable`; without a version or label, `stable`.",
+            examples=["jp-01", "jp-01@1.0.0", "jp-01@canary"],
+        ),
+    ]
+    context: Annotated[str, msgspec.Meta(min_length=1, description="The news excerpt to assess, verbatim.")]
+    version: (
+        Annotated[str, msgspec.Meta(max_length=100, description="A version or label; must agree with an `@` suffix.")]
+        | None
+    ) = None
+    question: (
+        Annotated[
+            str, msgspec.Meta(min_length=1, max_length=2000, description="Defaults to the prompt version's question.")
+        ]
+        | None
+    ) = None
+    source: Annotated[str, msgspec.Meta(max_length=200, description="Where the excerpt comes from.")] | None = None
+    as_of: Annotated[dt.date | None, msgspec.Meta(description="The date the assessment treats as today.")] = None
+
+
+class AgentRef(msgspec.Struct, frozen=True):
+    id: str
+    callsign: str
+    name: str
+    organization: str
+
+
+class PromptRef(msgspec.Struct, frozen=True):
+    version: str
+    label: str | None
+    sha256: str
+
+
+class Usage(msgspec.Struct, frozen=True):
+    input_tokens: int
+    output_tokens: int
+    attempts: int
+
+
+class AssessmentEnvelope(msgspec.Struct, frozen=True):
+    id: str
+    created_at: dt.datetime
+    agent: AgentRef
+    prompt: PromptRef
+    model: str
+    assessment: Assessment
+    usage: Usage
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """An envelope with the registry objects that produced it (for headers and Markdown)."""
+
+    envelope: AssessmentEnvelope
+    persona: Persona
+    prompt: PromptVersion
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def run_assessment(
+    request: AssessRequest,
+    *,
+    registry: Registry,
+    provider: ModelProvider,
+    settings: Settings,
+    request_id: str | None = None,
+) -> Served:
+    started = time.perf_counter()
+    if not request.context.strip():
+        raise InvalidRequest("`context` is blank; send the news excerpt to assess", status=422)
+    if len(request.context) > settings.max_context_chars:
+        raise InvalidRequest(
+            f"`context` is {len(request.context):,} characters; the limit is {settings.max_context_chars:,}",
+            status=422,
+        )
+    persona, prompt, label = registry.resolve(request.agent, request.version)
+    rendered = prompt.render(
+        persona,
+        {
+            "context": request.context,
+            "question": request.question,
+            "source": request.source,
+            "as_of": request.as_of.isoformat() if request.as_of else None,
+        },
+    )
+    spec = prompt.spec
+    answer = await provider.complete(
+        response_model=SCHEMAS[(spec.output.schema, spec.output.version)],
+        model=spec.model.name,
+        system=rendered.system,
+        user=rendered.user,
+        temperature=spec.model.temperature,
+        max_tokens=spec.model.max_output_tokens,
+    )
+    assert isinstance(answer.output, Assessment)  # noqa: S101 - the registry only references assessment v1
+    envelope = AssessmentEnvelope(
+        id=request_id or new_request_id(),
+        created_at=dt.datetime.now(dt.UTC),
+        agent=AgentRef(persona.id, persona.spec.callsign, persona.spec.name, persona.spec.organization),
+        prompt=PromptRef(prompt.version, label, prompt.sha256),
+        model=answer.model,
+        assessment=answer.output,
+        usage=Usage(answer.log.input_tokens, answer.log.output_tokens, answer.log.attempts),
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return Served(envelope=envelope, persona=persona, prompt=prompt)

@@ -1,0 +1,281 @@
+"""The model provider: one shared `AsyncOpenAI` client, instructor on top, one retry policy.
+
+Any OpenAI-compatible endpoint works (OpenAI, Azure OpenAI's v1 API, vLLM, Ollama,
+llama.cpp) through `OPENAI_BASE_URL` and `OPENAI_API_KEY`. Every provider HTTP call goes
+through `ModelProvider._call`, which applies the transport retries of `service.retry`,
+records each call (tokens, outcome, latency) for the envelope and the metrics, and turns a
+truncated, refused or empty completion into its own final error before instructor sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import instructor
+import openai
+from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
+
+from service.errors import (
+    AttacheError,
+    InvalidModelOutput,
+    ModelRefused,
+    OutputTruncated,
+    ProviderNotConfigured,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from service.retry import backoff, retry_after, transport_retrying
+from service.settings import Settings
+
+T = TypeVar("T", bound=BaseModel)
+
+MODES = {
+    "tools": instructor.Mode.TOOLS,
+    "tools_strict": instructor.Mode.TOOLS_STRICT,
+    "json_schema": instructor.Mode.JSON_SCHEMA,
+    "json": instructor.Mode.JSON,
+    "md_json": instructor.Mode.MD_JSON,
+}
+
+# instructor logs every failed attempt at ERROR with the provider's message; we log each
+# call ourselves, with the fields we choose, so its own records are kept out of the output.
+logging.getLogger("instructor").setLevel(logging.CRITICAL)
+
+
+@dataclass(slots=True)
+class ProviderCall:
+    """One provider HTTP request, as the envelope, logs and metrics count it."""
+
+    seconds: float
+    outcome: str
+    response_model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(slots=True)
+class CallLog:
+    """Every provider call of one assessment; `deadline` is on the event loop's clock."""
+
+    deadline: float
+    calls: list[ProviderCall] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return len(self.calls)
+
+    @property
+    def input_tokens(self) -> int:
+        return sum(c.input_tokens for c in self.calls)
+
+    @property
+    def output_tokens(self) -> int:
+        return sum(c.output_tokens for c in self.calls)
+
+    @property
+    def response_model(self) -> str | None:
+        return next((c.response_model for c in reversed(self.calls) if c.response_model), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAnswer:
+    output: BaseModel
+    model: str
+    log: CallLog
+
+
+NOT_CONFIGURED = (
+    "no model provider is configured: set OPENAI_API_KEY (OpenAI, Azure OpenAI) "
+    "or OPENAI_BASE_URL (a local OpenAI-compatible server such as vLLM or Ollama), then restart"
+)
+
+_current_log: ContextVar[CallLog] = ContextVar("attache_call_log")
+
+CallObserver = Callable[[ProviderCall], None]
+
+
+class ModelProvider:
+    def __init__(self, settings: Settings, *, on_call: CallObserver | None = None) -> None:
+        if not settings.provider_configured:
+            raise ProviderNotConfigured(NOT_CONFIGURED)
+        self.settings = settings
+        self.on_call = on_call
+        self.client = openai.AsyncOpenAI(
+            api_key=settings.openai_api_key or "not-needed",
+            base_url=settings.openai_base_url,
+            max_retries=0,  # service.retry owns retries
+            timeout=settings.llm_timeout,
+        )
+        self._create: Callable[..., Awaitable[Any]] = instructor.patch(create=self._call, mode=MODES[settings.llm_mode])
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def complete(
+        self,
+        *,
+        response_model: type[T],
+        model: str,
+        system: str,
+        user: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> ModelAnswer:
+        """One validated answer, or the AttacheError that explains why there is none."""
+        loop = asyncio.get_running_loop()
+        log = CallLog(deadline=loop.time() + self.settings.llm_timeout)
+        token = _current_log.set(log)
+        try:
+            async with asyncio.timeout_at(log.deadline):
+                output = await self._create(
+                    model=self.settings.llm_model or model,
+                    messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                    response_model=response_model,
+                    max_retries=self.settings.llm_reasks,
+                    temperature=temperature,
+                    max_tokens=max_tokens,
+                )
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"no valid answer within the {self.settings.llm_timeout:g} s deadline",
+                attempts=log.attempts,
+            ) from None
+        except IncompleteOutputException:
+            raise OutputTruncated(_truncated_detail(max_tokens), attempts=log.attempts) from None
+        except InstructorRetryException as exc:
+            raise _explain(exc, log) from None
+        finally:
+            _current_log.reset(token)
+        return ModelAnswer(output=output, model=log.response_model or model, log=log)
+
+    async def _call(self, **kwargs: Any) -> ChatCompletion:
+        log = _current_log.get()
+        async for attempt in transport_retrying(self.settings.llm_transport_retries, log.deadline):
+            with attempt:
+                started = time.perf_counter()
+                try:
+                    completion: ChatCompletion = await self.client.chat.completions.create(**kwargs)
+                except openai.APIError as exc:
+                    self._record(log, ProviderCall(time.perf_counter() - started, _outcome_of(exc)))
+                    raise
+                except asyncio.CancelledError:
+                    self._record(log, ProviderCall(time.perf_counter() - started, "upstream_timeout"))
+                    raise
+        seconds = time.perf_counter() - started
+        usage = completion.usage
+        call = ProviderCall(
+            seconds,
+            "ok",
+            response_model=completion.model or None,
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+        )
+        try:
+            _check(completion, kwargs.get("max_tokens"))
+        except AttacheError as exc:
+            call.outcome = exc.code
+            raise
+        finally:
+            self._record(log, call)
+        return completion
+
+    def _record(self, log: CallLog, call: ProviderCall) -> None:
+        log.calls.append(call)
+        if self.on_call is not None:
+            self.on_call(call)
+
+
+def _check(completion: ChatCompletion, max_tokens: int | None) -> None:
+    """Final outcomes instructor would otherwise re-ask or misreport."""
+    if not completion.choices:
+        raise UpstreamUnavailable("the provider answered with no choices")
+    choice = completion.choices[0]
+    if choice.message.refusal or choice.finish_reason == "content_filter":
+        reason = choice.message.refusal or "the provider's content filter stopped the answer"
+        raise ModelRefused(f"the model declined to assess this item: {reason[:300]}")
+    if choice.finish_reason == "length":
+        raise OutputTruncated(_truncated_detail(max_tokens))
+
+
+def _truncated_detail(max_tokens: int | None) -> str:
+    limit = f" ({max_tokens} tokens)" if max_tokens else ""
+    return f"the model's answer was cut off at the output token limit{limit}; the assessment is incomplete"
+
+
+def _outcome_of(exc: openai.APIError) -> str:
+    return _map_provider_error(exc, attempts=0).code
+
+
+def _explain(exc: InstructorRetryException, log: CallLog) -> AttacheError:
+    cause = exc.__cause__
+    if isinstance(cause, AttacheError):
+        cause.extra.setdefault("attempts", log.attempts)
+        return cause
+    if isinstance(cause, openai.APIError):
+        return _map_provider_error(cause, attempts=log.attempts)
+    if isinstance(cause, ValidationError):
+        errors = [
+            {"loc": ".".join(str(part) for part in error["loc"]), "msg": error["msg"]}
+            for error in cause.errors(include_input=False, include_url=False)
+        ][:20]
+        return InvalidModelOutput(
+            f"the model's output still failed the assessment schema after {exc.n_attempts} attempts",
+            attempts=log.attempts,
+            errors=errors,
+        )
+    if isinstance(cause, json.JSONDecodeError) or cause is not None:
+        return InvalidModelOutput(
+            f"the model's output was not a usable assessment after {exc.n_attempts} attempts",
+            attempts=log.attempts,
+        )
+    return UpstreamUnavailable("the provider call failed", attempts=log.attempts)
+
+
+def _map_provider_error(exc: openai.APIError, *, attempts: int) -> AttacheError:
+    """Provider failures → problem codes. The provider's message is never echoed: it can quote keys."""
+    waited = retry_after(exc)
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamTimeout("the provider did not answer in time", attempts=attempts)
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamUnavailable("could not connect to the model provider", attempts=attempts)
+    if isinstance(exc, openai.RateLimitError):
+        seconds = math.ceil(waited if waited is not None else backoff(attempts + 1) + 1)
+        return UpstreamRateLimited(
+            "the model provider is rate-limiting requests",
+            headers={"Retry-After": str(seconds)},
+            attempts=attempts,
+        )
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status >= 500:
+            if waited is not None:
+                return UpstreamUnavailable(
+                    f"the model provider is unavailable (HTTP {status})",
+                    status=503,
+                    headers={"Retry-After": str(math.ceil(waited))},
+                    attempts=attempts,
+                )
+            return UpstreamUnavailable(f"the model provider failed (HTTP {status})", attempts=attempts)
+        if status in (401, 403):
+            return UpstreamRejected(
+                f"the model provider rejected our credentials (HTTP {status}); check OPENAI_API_KEY",
+                attempts=attempts,
+            )
+        code = exc.code if isinstance(exc.code, str) else None
+        return UpstreamRejected(
+            f"the model provider rejected the request (HTTP {status}" + (f", {code})" if code else ")"),
+            attempts=attempts,
+        )
+    return UpstreamUnavailable("the model provider sent a response that is not a chat completion", attempts=attempts)

@@ -1,0 +1,95 @@
+"""The one retry policy for model calls, designed on purpose.
+
+Three layers, each bounded, none hidden behind another:
+
+1. Transport. One provider HTTP call is retried on 408, 409, 429, 5xx and connection errors,
+   at most `ATTACHE_LLM_TRANSPORT_RETRIES` times, waiting what the provider asks
+   (`retry-after-ms`, `Retry-After` in seconds or as an HTTP date) or else exponential
+   backoff with full jitter (0.5 s, 1 s, 2 s, … capped at 8 s). The openai SDK's own retries
+   are switched off (`max_retries=0`), so nothing retries twice.
+2. Schema. instructor re-asks when the output fails validation, at most `ATTACHE_LLM_REASKS`
+   times. `finish_reason=length` and refusals are final: asking again repeats them.
+3. Deadline. One total deadline (`ATTACHE_LLM_TIMEOUT`) covers everything. A transport
+   retry whose wait would cross it is not made: the caller gets the provider's error, with
+   `Retry-After`, at once.
+
+Worst case, one assessment makes (reasks + 1) x (transport_retries + 1) provider calls:
+9 with the defaults, all inside the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+
+import openai
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
+
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+TRANSIENT_STATUS = frozenset({408, 409, 429})
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APITimeoutError):
+        return False  # the deadline is what bounds waiting; a timed-out call is not retried
+    if isinstance(exc, openai.APIConnectionError):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in TRANSIENT_STATUS or exc.status_code >= 500
+    return False
+
+
+def retry_after(exc: BaseException | None) -> float | None:
+    """Seconds the provider asked us to wait, if it said."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
+
+
+def backoff(attempt: int) -> float:
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))  # noqa: S311 - jitter
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    asked = retry_after(exc)
+    return asked if asked is not None else backoff(state.attempt_number)
+
+
+class stop_at_deadline(stop_base):
+    """Stop when the next wait would end past the deadline (on the event loop's clock)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.loop = asyncio.get_running_loop()
+
+    def __call__(self, state: RetryCallState) -> bool:
+        return self.loop.time() + state.upcoming_sleep >= self.deadline
+
+
+def transport_retrying(retries: int, deadline: float) -> AsyncRetrying:
+    """Retries for one provider call; `deadline` is on the running loop's clock."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(retries + 1) | stop_at_deadline(deadline),
+        wait=_wait,
+        retry=retry_if_exception(is_transient),
+        reraise=True,
+    )

@@ -1,0 +1,74 @@
+"""`POST /assess`: a persona's typed assessment of a news item."""
+
+from __future__ import annotations
+
+import calendar
+import email.utils
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from service.assess import AssessmentEnvelope, AssessRequest, Served, run_assessment
+from service.errors import ProviderNotConfigured
+from service.markdown import render_markdown
+from service.openapi import problem_responses
+from service.provider import NOT_CONFIGURED, ModelProvider
+from service.registry import Registry
+from service.request_id import request_id_of
+from service.settings import Settings
+
+MARKDOWN = "text/markdown"
+JSON = "application/json"
+
+
+def provide_provider(state: State) -> ModelProvider:
+    provider: ModelProvider | None = state.get("provider")
+    if provider is None:
+        raise ProviderNotConfigured(NOT_CONFIGURED)
+    return provider
+
+
+def served_headers(served: Served) -> dict[str, str]:
+    prompt, persona = served.prompt, served.persona
+    headers = {"Attache-Prompt-Version": prompt.version, "Attache-Prompt-Sha256": prompt.sha256}
+    deprecation = persona.deprecation(prompt.version)
+    if deprecation is not None:
+        since = calendar.timegm(deprecation.since.timetuple())
+        sunset = calendar.timegm(deprecation.sunset.timetuple())
+        headers["Deprecation"] = f"@{since}"  # RFC 9745
+        headers["Sunset"] = email.utils.formatdate(sunset, usegmt=True)  # RFC 8594
+        if deprecation.successor:
+            headers["Link"] = f'</agents/{persona.id}/versions/{deprecation.successor}>; rel="successor-version"'
+    return headers
+
+
+@post(
+    "/assess",
+    status_code=200,
+    tags=["assess"],
+    summary="Assess a news item as a persona",
+    description="Returns the assessment envelope as JSON, or with `Accept: text/markdown` the same assessment "
+    "in the sample's layout. The served prompt version and sha256 are echoed in the body and in the "
+    "`Attache-Prompt-Version` / `Attache-Prompt-Sha256` headers; a deprecated version adds `Deprecation`, "
+    "`Sunset` and a `successor-version` link.",
+    responses=problem_responses(400, 404, 422, 502, 503, 504),
+)
+async def assess(
+    request: Request[Any, Any, Any],
+    data: JSONBody[AssessRequest],
+    registry: NamedDependency[Registry],
+    provider: NamedDependency[ModelProvider],
+    state: State,
+) -> Response[AssessmentEnvelope]:
+    settings: Settings = state.settings
+    served = await run_assessment(
+        data, registry=registry, provider=provider, settings=settings, request_id=request_id_of(request.scope)
+    )
+    headers = served_headers(served)
+    if request.accept.best_match([JSON, MARKDOWN], default=JSON) == MARKDOWN:
+        markdown = render_markdown(served.envelope.assessment, served.persona)
+        return Response(markdown, media_type=f"{MARKDOWN}; charset=utf-8", headers=headers)  # type: ignore[arg-type]
+    return Response(served.envelope, headers=headers)
