@@ -50,15 +50,18 @@ class Reply:
         refusal: str | None = None,
         usage: tuple[int, int] = (1850, 1420),
         call_id: str = "call_attache_1",
+        as_content: bool = False,
         **kwargs: Any,
     ) -> Reply:
-        """A chat completion whose tool call carries `arguments` (a dict, or raw text)."""
+        """A chat completion whose tool call (or, `as_content`, whose text) carries `arguments`."""
         compact = (",", ":")  # as OpenAI sends tool arguments
         text = (
             arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False, separators=compact)
         )
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": refusal}
-        if refusal is None:
+        if as_content:
+            message["content"] = text
+        elif refusal is None:
             message["tool_calls"] = [
                 {"id": call_id, "type": "function", "function": {"name": "Assessment", "arguments": text}}
             ]

@@ -240,3 +240,16 @@ def test_the_cli_runs_an_assessment_through_the_same_path(provider: StandIn, tmp
     assert "**JP-01, Japan Agent**" in result.stdout
     assert '<news_item source="CSPAN">' in provider.received[0].json()["messages"][1]["content"]
     assert KEY not in result.stdout + result.stderr
+
+
+async def test_json_mode_serves_providers_without_tool_calling(provider: StandIn, tmp_path: Path) -> None:
+    provider.push(Reply.completion(VALID, as_content=True, finish_reason="stop"))
+    app = create_app(settings_for(provider, tmp_path, llm_mode="json", llm_model="qwen2.5:14b"))
+    async with AsyncTestClient(app=app) as client:
+        response = await client.post("/assess", json=JP01_SAMPLE_REQUEST)
+    assert response.status_code == 200, response.text
+    sent = provider.received[0].json()
+    assert "tools" not in sent
+    assert sent["response_format"] == {"type": "json_object"}
+    assert sent["model"] == "qwen2.5:14b", "ATTACHE_LLM_MODEL overrides the version's model"
+    assert response.json()["assessment"] == VALID
