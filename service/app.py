@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.plugins.problem_details import ProblemDetailsPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from service.errors import (
     AttacheError,
@@ -21,10 +23,11 @@ from service.errors import (
     unexpected_error_to_problem,
 )
 from service.logs import configure_logging, get_logger
+from service.metrics import record_start
 from service.openapi import assets_router, openapi_config
 from service.provider import ModelProvider
 from service.registry import Registry, load_registry
-from service.request_id import request_id_middleware
+from service.request_context import request_context
 from service.routes.agents import AgentController
 from service.routes.assess import assess, provide_provider
 from service.routes.health import HealthController
@@ -41,9 +44,39 @@ def provide_registry(state: State) -> Registry:
     return registry
 
 
+def _attache_error(request: Request[Any, Any, Any], exc: AttacheError) -> Response[Any]:
+    structlog.contextvars.bind_contextvars(problem=exc.code)
+    return attache_error_to_problem(exc).to_response(request)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    problem = http_exception_to_problem(exc)
+    if isinstance(problem.extra, dict):
+        structlog.contextvars.bind_contextvars(problem=problem.extra["code"])
+    return problem.to_response(request)
+
+
 def _unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    structlog.contextvars.bind_contextvars(problem="internal_error")
     log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__, exc_info=exc)
     return unexpected_error_to_problem(exc).to_response(request)
+
+
+class MetricsController(PrometheusController):
+    """`/metrics` in Prometheus text format; sums all workers in multiprocess mode."""
+
+    include_in_schema = False
+
+
+def http_metrics() -> PrometheusConfig:
+    # Path templates, never raw paths; probes and scrapes are not traffic.
+    return PrometheusConfig(
+        app_name="attache",
+        prefix="attache_http",
+        group_path=True,
+        exclude=["^/health/", "^/metrics", "^/docs"],
+        buckets=[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120],
+    )
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Litestar:
@@ -64,6 +97,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 versions=loaded.version_count,
                 lock_digest=loaded.lock_digest,
             )
+        current: Registry = app.state.registry
+        record_start(len(current.personas), current.version_count, current.lock_digest)
         if settings.provider_configured:
             app.state.provider = ModelProvider(settings)
         else:
@@ -76,25 +111,26 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if provider is not None:
             await provider.close()
 
-    problem_details = ProblemDetailsPlugin(
-        ProblemDetailsConfig(
-            exception_to_problem_detail_map={
-                AttacheError: attache_error_to_problem,
-                HTTPException: http_exception_to_problem,
-            }
-        )
-    )
-    return Litestar(
-        route_handlers=[AgentController, HealthController, assess, get_schema, assets_router()],
+    app = Litestar(
+        route_handlers=[AgentController, HealthController, MetricsController, assess, get_schema, assets_router()],
         dependencies={
             "registry": Provide(provide_registry, sync_to_thread=False),
             "provider": Provide(provide_provider, sync_to_thread=False),
         },
-        middleware=[request_id_middleware],
+        middleware=[http_metrics().middleware],
         on_startup=[start],
         on_shutdown=[stop],
-        plugins=[problem_details],
-        exception_handlers={Exception: _unexpected_error},
+        plugins=[ProblemDetailsPlugin()],
+        exception_handlers={
+            AttacheError: _attache_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
         openapi_config=openapi_config(),
+        logging_config=None,  # service.logs configures logging; Litestar's own would print plain text
         state=State({"settings": settings}),
     )
+    # Route middleware never sees router errors (404, 405); the request id and the request
+    # log line must, so they wrap Litestar's own outermost handler.
+    app.asgi_handler = request_context(app.asgi_handler)
+    return app

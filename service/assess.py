@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import msgspec
+import structlog
 
 from schemas import SCHEMAS, Assessment
-from service.errors import InvalidRequest
+from service.errors import AttacheError, InvalidRequest
+from service.logs import get_logger
+from service.metrics import metrics
 from service.provider import ModelProvider
 from service.registry import Persona, PromptVersion, Registry
 from service.settings import Settings
+
+logger = get_logger("attache.assess")
 
 
 class AssessRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -107,6 +112,8 @@ async def run_assessment(
             status=422,
         )
     persona, prompt, label = registry.resolve(request.agent, request.version)
+    # From here on the agent and version are registry-known: safe as labels, bound into every log line.
+    structlog.contextvars.bind_contextvars(agent=persona.id, version=prompt.version, sha256=prompt.sha256)
     rendered = prompt.render(
         persona,
         {
@@ -117,14 +124,39 @@ async def run_assessment(
         },
     )
     spec = prompt.spec
-    answer = await provider.complete(
-        response_model=SCHEMAS[(spec.output.schema, spec.output.version)],
-        model=spec.model.name,
-        system=rendered.system,
-        user=rendered.user,
-        temperature=spec.model.temperature,
-        max_tokens=spec.model.max_output_tokens,
+    m = metrics()
+    outcome = "internal_error"
+    m.in_flight.inc()
+    try:
+        answer = await provider.complete(
+            response_model=SCHEMAS[(spec.output.schema, spec.output.version)],
+            model=spec.model.name,
+            system=rendered.system,
+            user=rendered.user,
+            temperature=spec.model.temperature,
+            max_tokens=spec.model.max_output_tokens,
+        )
+        outcome = "ok"
+    except AttacheError as exc:
+        outcome = exc.code
+        raise
+    finally:
+        m.in_flight.dec()
+        m.assessments.labels(persona.id, prompt.version, outcome).inc()
+        m.assessment_duration.labels(persona.id, prompt.version).observe(time.perf_counter() - started)
+        structlog.contextvars.bind_contextvars(outcome=outcome)
+    reasks = answer.log.reasks
+    if reasks:
+        m.reasks.labels(persona.id, prompt.version).inc(reasks)
+    structlog.contextvars.bind_contextvars(
+        model=answer.model,
+        attempts=answer.log.attempts,
+        reasks=reasks,
+        input_tokens=answer.log.input_tokens,
+        output_tokens=answer.log.output_tokens,
     )
+    if settings.log_text:
+        logger.debug("assessment text", context=request.context, assessment=answer.output.model_dump(mode="json"))
     assert isinstance(answer.output, Assessment)  # noqa: S101 - the registry only references assessment v1
     envelope = AssessmentEnvelope(
         id=request_id or new_request_id(),

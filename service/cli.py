@@ -46,16 +46,32 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default: $ATTACHE_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: $ATTACHE_PORT or 8000).")
-def serve(host: str | None, port: int | None) -> None:
-    """Serve the HTTP API."""
+@click.option("--workers", type=int, default=None, help="Worker processes (default: $ATTACHE_WORKERS or 1).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the HTTP API (uvicorn; several workers share one port and one /metrics)."""
     import uvicorn
 
-    from service.app import create_app
+    from service.logs import configure_logging
 
-    settings = _settings(host=host, port=port)
-    registry = _load(None)
-    app = create_app(settings, registry=registry)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    settings = _settings(host=host, port=port, workers=workers)
+    configure_logging(settings.log_level)
+    registry = _load(None)  # fail fast, with the registry's own messages, before any worker starts
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,  # our JSON logging, configured in every process
+        "access_log": False,  # one `request` line per request comes from the app itself
+        "timeout_graceful_shutdown": 30,
+    }
+    if settings.workers == 1:
+        from service.app import create_app
+
+        uvicorn.run(create_app(settings, registry=registry), **options)
+        return
+    from service.multiprocess import prepare_metrics_dir
+
+    prepare_metrics_dir()
+    uvicorn.run("service.app:create_app", factory=True, workers=settings.workers, **options)
 
 
 @main.command()
@@ -184,10 +200,12 @@ def assess(
 
     from service.assess import AssessRequest, run_assessment
     from service.errors import AttacheError
+    from service.logs import configure_logging
     from service.markdown import render_markdown
     from service.provider import ModelProvider
 
     settings = _settings()
+    configure_logging(settings.log_level, stream=sys.stderr)
     loaded = _load(None)
     try:
         request = msgspec.convert(

@@ -36,10 +36,13 @@ from service.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from service.logs import get_logger
+from service.metrics import metrics, provider_name
 from service.retry import backoff, retry_after, transport_retrying
 from service.settings import Settings
 
 T = TypeVar("T", bound=BaseModel)
+logger = get_logger("attache.provider")
 
 MODES = {
     "tools": instructor.Mode.TOOLS,
@@ -60,6 +63,7 @@ class ProviderCall:
 
     seconds: float
     outcome: str
+    request_model: str
     response_model: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
@@ -85,6 +89,11 @@ class CallLog:
         return sum(c.output_tokens for c in self.calls)
 
     @property
+    def reasks(self) -> int:
+        """Answers that reached us but were sent back: every `ok` call except the last call made."""
+        return sum(1 for call in self.calls[:-1] if call.outcome == "ok")
+
+    @property
     def response_model(self) -> str | None:
         return next((c.response_model for c in reversed(self.calls) if c.response_model), None)
 
@@ -103,15 +112,13 @@ NOT_CONFIGURED = (
 
 _current_log: ContextVar[CallLog] = ContextVar("attache_call_log")
 
-CallObserver = Callable[[ProviderCall], None]
-
 
 class ModelProvider:
-    def __init__(self, settings: Settings, *, on_call: CallObserver | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         if not settings.provider_configured:
             raise ProviderNotConfigured(NOT_CONFIGURED)
         self.settings = settings
-        self.on_call = on_call
+        self.provider_name = provider_name(settings.openai_base_url)
         self.client = openai.AsyncOpenAI(
             api_key=settings.openai_api_key or "not-needed",
             base_url=settings.openai_base_url,
@@ -162,22 +169,24 @@ class ModelProvider:
 
     async def _call(self, **kwargs: Any) -> ChatCompletion:
         log = _current_log.get()
+        model = str(kwargs.get("model"))
         async for attempt in transport_retrying(self.settings.llm_transport_retries, log.deadline):
             with attempt:
                 started = time.perf_counter()
                 try:
                     completion: ChatCompletion = await self.client.chat.completions.create(**kwargs)
                 except openai.APIError as exc:
-                    self._record(log, ProviderCall(time.perf_counter() - started, _outcome_of(exc)))
+                    self._record(log, ProviderCall(time.perf_counter() - started, _outcome_of(exc), model))
                     raise
                 except asyncio.CancelledError:
-                    self._record(log, ProviderCall(time.perf_counter() - started, "upstream_timeout"))
+                    self._record(log, ProviderCall(time.perf_counter() - started, "upstream_timeout", model))
                     raise
         seconds = time.perf_counter() - started
         usage = completion.usage
         call = ProviderCall(
             seconds,
             "ok",
+            model,
             response_model=completion.model or None,
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,
@@ -192,9 +201,24 @@ class ModelProvider:
         return completion
 
     def _record(self, log: CallLog, call: ProviderCall) -> None:
+        """Count one provider call, once: in the assessment's log, the metrics and the JSON log."""
         log.calls.append(call)
-        if self.on_call is not None:
-            self.on_call(call)
+        labels = ("chat", self.provider_name, call.request_model, call.response_model or "")
+        m = metrics()
+        m.operation_duration.labels(*labels, "" if call.outcome == "ok" else call.outcome).observe(call.seconds)
+        if call.outcome == "ok" or call.input_tokens or call.output_tokens:
+            m.token_usage.labels(*labels, "input").observe(call.input_tokens)
+            m.token_usage.labels(*labels, "output").observe(call.output_tokens)
+        logger.info(
+            "model call",
+            attempt=log.attempts,
+            outcome=call.outcome,
+            request_model=call.request_model,
+            response_model=call.response_model,
+            latency_ms=round(call.seconds * 1000, 1),
+            input_tokens=call.input_tokens,
+            output_tokens=call.output_tokens,
+        )
 
 
 def _check(completion: ChatCompletion, max_tokens: int | None) -> None:

@@ -44,7 +44,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ] = str(DEFAULT_CACHE_DIR)
     host: Annotated[str, msgspec.Meta(description="Interface `attache serve` binds to.")] = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535, description="TCP port `attache serve` listens on.")] = 8000
+    workers: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            le=64,
+            description="Worker processes for `attache serve`; `/metrics` sums them all (multiprocess mode).",
+        ),
+    ] = 1
     log_level: Annotated[LogLevel, msgspec.Meta(description="Lowest level written to the JSON log on stdout.")] = "info"
+    log_text: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Debug only: also log the news context and the model's assessment (never secrets). "
+            "Needs ATTACHE_LOG_LEVEL=debug."
+        ),
+    ] = False
     openai_api_key: Annotated[
         str | None,
         msgspec.Meta(description="Provider API key. Never logged. Unset (and no base URL): `/assess` answers 503."),

@@ -17,7 +17,7 @@ from service.markdown import render_markdown
 from service.openapi import problem_responses
 from service.provider import NOT_CONFIGURED, ModelProvider
 from service.registry import Registry
-from service.request_id import request_id_of
+from service.request_context import request_id_of
 from service.settings import Settings
 
 MARKDOWN = "text/markdown"

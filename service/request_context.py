@@ -1,0 +1,70 @@
+"""Every request: an `X-Request-ID` (the caller's when sane, else a fresh one) and one log line.
+
+It wraps the whole application, router errors included. The id is bound into the log
+context for the request (so every line it causes carries it) and kept in the scope's state
+for handlers, which use it as the envelope's `id`. The closing `request` line also carries
+what the request bound on its way — agent, version, sha256, model, outcome, tokens — but
+never the news context, the model's output, or a header value.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.logs import get_logger
+
+HEADER = "x-request-id"
+_SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+QUIET_PATHS = ("/health/", "/metrics", "/docs")
+
+logger = get_logger("attache.request")
+
+
+def request_id_of(scope: Scope) -> str:
+    rid: str = scope["state"]["request_id"]
+    return rid
+
+
+def request_context(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = MutableScopeHeaders(scope).get(HEADER, "")
+        rid = incoming if _SANE.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableScopeHeaders.from_message(message)[HEADER] = rid
+            await send(message)
+
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            path = scope["path"]
+            level = logger.debug if path.startswith(QUIET_PATHS) and status < 400 else logger.info
+            level(
+                "request",
+                method=scope["method"],
+                path=path,
+                route=scope.get("path_template"),
+                status=status,
+                latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            structlog.contextvars.clear_contextvars()
+
+    return middleware
