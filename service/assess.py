@@ -135,6 +135,8 @@ async def run_assessment(
             user=rendered.user,
             temperature=spec.model.temperature,
             max_tokens=spec.model.max_output_tokens,
+            agent=persona.id,
+            version=prompt.version,
         )
         outcome = "ok"
     except AttacheError as exc:

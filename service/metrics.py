@@ -36,6 +36,7 @@ class Metrics:
     assessments: Counter
     assessment_duration: Histogram
     reasks: Counter
+    tokens: Counter
     in_flight: Gauge
     build_info: Gauge
     registry_personas: Gauge
@@ -73,6 +74,11 @@ def metrics() -> Metrics:
             "attache_schema_reasks",
             "Re-asks sent because the model's output failed the schema.",
             ["agent", "version"],
+        ),
+        tokens=Counter(
+            "attache_tokens",
+            "Tokens billed by the provider, by agent, prompt version, response model and type (input, output).",
+            ["agent", "version", "model", "token_type"],
         ),
         in_flight=Gauge(
             "attache_assessments_in_flight", "Assessments waiting on the provider now.", multiprocess_mode="livesum"

@@ -74,6 +74,8 @@ class CallLog:
     """Every provider call of one assessment; `deadline` is on the event loop's clock."""
 
     deadline: float
+    agent: str
+    version: str
     calls: list[ProviderCall] = field(default_factory=list)
 
     @property
@@ -139,10 +141,15 @@ class ModelProvider:
         user: str,
         temperature: float,
         max_tokens: int,
+        agent: str,
+        version: str,
     ) -> ModelAnswer:
-        """One validated answer, or the AttacheError that explains why there is none."""
+        """One validated answer, or the AttacheError that explains why there is none.
+
+        `agent` and `version` (registry-known) label the token counts of every call.
+        """
         loop = asyncio.get_running_loop()
-        log = CallLog(deadline=loop.time() + self.settings.llm_timeout)
+        log = CallLog(deadline=loop.time() + self.settings.llm_timeout, agent=agent, version=version)
         token = _current_log.set(log)
         try:
             async with asyncio.timeout_at(log.deadline):
@@ -209,6 +216,9 @@ class ModelProvider:
         if call.outcome == "ok" or call.input_tokens or call.output_tokens:
             m.token_usage.labels(*labels, "input").observe(call.input_tokens)
             m.token_usage.labels(*labels, "output").observe(call.output_tokens)
+            model = call.response_model or call.request_model
+            m.tokens.labels(log.agent, log.version, model, "input").inc(call.input_tokens)
+            m.tokens.labels(log.agent, log.version, model, "output").inc(call.output_tokens)
         logger.info(
             "model call",
             attempt=log.attempts,

@@ -95,7 +95,7 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(f"{base}/health/ready", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{base}/health/ready", timeout=2) as response:
                 if response.status == 200:
                     break
         except OSError:

@@ -125,7 +125,7 @@ def test_a_bad_setting_names_the_variable() -> None:
 
 
 def test_serve_answers_real_http(live_server: str) -> None:
-    with urllib.request.urlopen(f"{live_server}/agents", timeout=5) as response:  # noqa: S310
+    with urllib.request.urlopen(f"{live_server}/agents", timeout=5) as response:
         agents = json.load(response)["agents"]
     assert len(agents) >= 6
 

@@ -187,7 +187,7 @@ def test_several_workers_report_one_sum(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{base}/health/ready", timeout=2):  # noqa: S310
+                with urllib.request.urlopen(f"{base}/health/ready", timeout=2):
                     break
             except OSError:
                 assert proc.poll() is None, (tmp_path / "serve.log").read_text()
@@ -196,9 +196,9 @@ def test_several_workers_report_one_sum(tmp_path: Path) -> None:
         time.sleep(1)  # both workers up
         sent = 40
         for _ in range(sent):
-            with urllib.request.urlopen(f"{base}/agents", timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{base}/agents", timeout=5) as response:
                 assert response.status == 200
-        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
             found = samples(response.read().decode())
     finally:
         proc.terminate()

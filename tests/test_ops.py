@@ -1,0 +1,205 @@
+"""Ops assets checked by the real tools: promtool on the rules and on /metrics, a real
+Prometheus server scraping the running service, and the dashboard's queries run on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from litestar.testing import AsyncTestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import ATTACHE, free_port
+from tests.fixtures.news import CN01_REQUEST, JP01_SAMPLE_REQUEST
+from tests.scenarios import assessment
+from tests.standin import Reply, StandIn
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "helm" / "files" / "attache.rules.yaml"
+RULE_TESTS = ROOT / "tests" / "prometheus" / "attache.rules.test.yaml"
+DASHBOARD = ROOT / "helm" / "files" / "grafana-dashboard.json"
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required under CI=true (.ci/run installs Debian's prometheus package)")
+        pytest.skip(f"{name} not installed; `apt-get install prometheus` to run this test")
+    return path
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=120, check=False)
+
+
+def alert_names(document: dict[str, Any]) -> set[str]:
+    return {rule["alert"] for group in document["groups"] for rule in group["rules"] if "alert" in rule}
+
+
+def test_rules_pass_promtool_check() -> None:
+    result = run(tool("promtool"), "check", "rules", str(RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 7 rules found" in result.stdout
+
+
+def test_every_alert_has_a_passing_unit_test() -> None:
+    rules = alert_names(yaml.safe_load(RULES.read_text()))
+    assert rules == {
+        "AttacheHighErrorRatio",
+        "AttacheLatencyBudgetBurnFast",
+        "AttacheLatencyBudgetBurnSlow",
+        "AttacheReaskSpike",
+        "AttacheProviderErrors",
+        "AttacheProviderTimeouts",
+        "AttacheNoSuccessfulAssessments",
+    }
+    cases = yaml.safe_load(RULE_TESTS.read_text())["tests"]
+    fired = {t["alertname"] for case in cases for t in case["alert_rule_test"] if t["exp_alerts"]}
+    assert fired == rules, f"alerts with no firing test: {rules - fired}"
+    result = run(tool("promtool"), "test", "rules", str(RULE_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_metrics_after_real_traffic_pass_promtool_check_metrics(tmp_path: Path) -> None:
+    promtool = tool("promtool")
+    with StandIn() as provider:
+        provider.push(Reply.completion(assessment("jp-01-us-japan-critical-minerals")))
+        provider.push(Reply.error(503, "overloaded", "server_error", headers={"retry-after": "120"}))
+        settings = Settings(cache_dir="off", openai_base_url=provider.base_url, openai_api_key="sk-test")
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST)).status_code == 200
+            assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST)).status_code == 503
+            await client.get("/agents/jp-01")
+            text = (await client.get("/metrics")).text
+    assert "gen_ai_client_operation_duration_seconds_bucket" in text
+    result = run(promtool, "check", "metrics", stdin=text)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboard_has_the_panels_and_variables_an_sre_needs() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    titles = [panel["title"] for panel in dashboard["panels"]]
+    for needed in ("Request rate", "error ratio", "p50 / p95 / p99", "Model call latency", "Tokens per second",
+                   "re-asks", "in flight"):  # fmt: skip
+        assert any(needed.lower() in title.lower() for title in titles), needed
+    assert {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "agent", "version"}
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(titles)
+
+
+@pytest.fixture
+def scraped_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`attache serve` with the stand-in provider, after real traffic, scraped by a real Prometheus."""
+    prometheus = tool("prometheus")
+    standin_port, service_port, prometheus_port = free_port(), free_port(), free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+    files: list[Any] = []
+    logs = tmp_path / "logs"
+    logs.mkdir()
+
+    def start(name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        files.append(out := (logs / f"{name}.log").open("w"))
+        processes.append(subprocess.Popen(args, stdout=out, stderr=out, env=env, cwd=ROOT))
+
+    try:
+        start("standin", sys.executable, "-m", "tests.standin", "--port", str(standin_port))
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{standin_port}/v1",
+            "OPENAI_API_KEY": "sk-test",
+            "ATTACHE_CACHE_DIR": str(tmp_path / "cache"),
+        }
+        start("attache", ATTACHE, "serve", "--port", str(service_port), env=env)
+        service = f"http://127.0.0.1:{service_port}"
+        wait_for(f"{service}/health/ready", logs)
+        for body in (JP01_SAMPLE_REQUEST, CN01_REQUEST, JP01_SAMPLE_REQUEST):
+            request = urllib.request.Request(
+                f"{service}/assess", json.dumps(body).encode(), {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(RULES)],
+                    "scrape_configs": [
+                        {"job_name": "attache", "static_configs": [{"targets": [f"127.0.0.1:{service_port}"]}]}
+                    ],
+                }
+            )
+        )
+        start(
+            "prometheus",
+            prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+        )
+        wait_for(f"http://127.0.0.1:{prometheus_port}/-/ready", logs)
+        yield service, f"http://127.0.0.1:{prometheus_port}"
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+        for file in files:
+            file.close()
+
+
+def wait_for(url: str, logs: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                dump = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs.glob("*.log"))
+                pytest.fail(f"{url} not up in {seconds} s\n{dump}")
+            time.sleep(0.2)
+
+
+def query(prometheus: str, expr: str) -> dict[str, Any]:
+    url = f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        answer: dict[str, Any] = json.load(response)
+    return answer
+
+
+def test_a_real_prometheus_scrapes_the_service_and_every_query_runs(scraped_service: tuple[str, str]) -> None:
+    _, prometheus = scraped_service
+    deadline = time.monotonic() + 60
+    while True:
+        result = query(prometheus, 'sum by (agent) (attache_assessments_total{outcome="ok"})')["data"]["result"]
+        if len(result) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert {r["metric"]["agent"]: float(r["value"][1]) for r in result} == {"jp-01": 2.0, "cn-01": 1.0}
+
+    # Every dashboard query and every alert expression is valid PromQL over the real series.
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    exprs += [rule["expr"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
+    for expr in exprs:
+        concrete = expr.replace("$__rate_interval", "1m").replace("$agent", ".*").replace("$version", ".*")
+        answer = query(prometheus, concrete)
+        assert answer["status"] == "success", (expr, answer)
+    tokens = query(prometheus, 'sum(attache_tokens_total{token_type="output"})')["data"]["result"]
+    assert float(tokens[0]["value"][1]) == 3 * 1420
+    rules = json.load(urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10))
+    assert rules["status"] == "success"
+    assert len(rules["data"]["groups"][0]["rules"]) == 7
