@@ -84,6 +84,22 @@ def free_port() -> int:
         return port
 
 
+def wait_until_up(url: str, *, logs: list[Path], procs: list[subprocess.Popen[Any]], seconds: float = 60) -> None:
+    """Poll `url` until it answers; fail with the processes' logs if one dies or time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            dead = [p for p in procs if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                dump = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs if log.exists())
+                why = f"{dead[0].args!r} exited" if dead else f"not up within {seconds:g} s"
+                pytest.fail(f"{url}: {why}\n{dump}")
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
     """`attache serve` as a real process on a free loopback port; yields its base URL."""
@@ -92,18 +108,10 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/health/ready", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"attache serve did not become ready:\n{(tmp_path / 'serve.log').read_text()}")
-            time.sleep(0.05)
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    try:
+        wait_until_up(f"{base}/health/ready", logs=[tmp_path / "serve.log"], procs=[proc])
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

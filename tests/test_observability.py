@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import ATTACHE, free_port
+from tests.conftest import ATTACHE, free_port, wait_until_up
 from tests.fixtures.news import JP01_SAMPLE_REQUEST
 from tests.scenarios import assessment
 from tests.standin import Reply, StandIn
@@ -184,15 +184,7 @@ def test_several_workers_report_one_sum(tmp_path: Path) -> None:
     proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port), "--workers", "2"], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health/ready", timeout=2):
-                    break
-            except OSError:
-                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-                assert time.monotonic() < deadline, "not ready within 60 s"
-                time.sleep(0.1)
+        wait_until_up(f"{base}/health/ready", logs=[tmp_path / "serve.log"], procs=[proc])
         time.sleep(1)  # both workers up
         sent = 40
         for _ in range(sent):

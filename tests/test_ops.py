@@ -21,7 +21,7 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import ATTACHE, free_port
+from tests.conftest import ATTACHE, free_port, wait_until_up
 from tests.fixtures.news import CN01_REQUEST, JP01_SAMPLE_REQUEST
 from tests.scenarios import assessment
 from tests.standin import Reply, StandIn
@@ -123,7 +123,7 @@ def scraped_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
         }
         start("attache", ATTACHE, "serve", "--port", str(service_port), env=env)
         service = f"http://127.0.0.1:{service_port}"
-        wait_for(f"{service}/health/ready", logs)
+        wait_until_up(f"{service}/health/ready", logs=sorted(logs.glob("*.log")), procs=processes)
         for body in (JP01_SAMPLE_REQUEST, CN01_REQUEST, JP01_SAMPLE_REQUEST):
             request = urllib.request.Request(
                 f"{service}/assess", json.dumps(body).encode(), {"Content-Type": "application/json"}
@@ -149,7 +149,7 @@ def scraped_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prometheus_port}",
         )
-        wait_for(f"http://127.0.0.1:{prometheus_port}/-/ready", logs)
+        wait_until_up(f"http://127.0.0.1:{prometheus_port}/-/ready", logs=sorted(logs.glob("*.log")), procs=processes)
         yield service, f"http://127.0.0.1:{prometheus_port}"
     finally:
         for process in processes:
@@ -158,19 +158,6 @@ def scraped_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
             process.wait(timeout=30)
         for file in files:
             file.close()
-
-
-def wait_for(url: str, logs: Path, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                dump = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs.glob("*.log"))
-                pytest.fail(f"{url} not up in {seconds} s\n{dump}")
-            time.sleep(0.2)
 
 
 def query(prometheus: str, expr: str) -> dict[str, Any]:
