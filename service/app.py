@@ -12,11 +12,17 @@ from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from schemas import SCHEMAS
+from service.admission import Admission
+from service.auth import rate_limit_identity
 from service.errors import (
     AttacheError,
+    InvalidRequest,
     NotReady,
     attache_error_to_problem,
     http_exception_to_problem,
@@ -56,6 +62,11 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem.to_response(request)
 
 
+def _undecodable_body(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+    # Litestar's JSON decoding lets a non-UTF-8 body escape as UnicodeDecodeError.
+    return _attache_error(request, InvalidRequest(f"the request body is not valid UTF-8 (byte {exc.start})"))
+
+
 def _unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     structlog.contextvars.bind_contextvars(problem="internal_error")
     log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__, exc_info=exc)
@@ -79,6 +90,17 @@ def http_metrics() -> PrometheusConfig:
     )
 
 
+def rate_limit(settings: Settings) -> list[DefineMiddleware]:
+    if not settings.rate_limit_per_minute:
+        return []
+    config = RateLimitConfig(
+        rate_limit=("minute", settings.rate_limit_per_minute),
+        identifier_for_request=rate_limit_identity,
+        exclude=["^/health/", "^/metrics", "^/docs"],
+    )
+    return [config.middleware]
+
+
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Litestar:
     """Build the app; the registry is loaded (and validated) at start-up unless given."""
     settings = settings or Settings.from_env()
@@ -99,8 +121,11 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             )
         current: Registry = app.state.registry
         record_start(len(current.personas), current.version_count, current.lock_digest)
+        if not app.state.client_keys:
+            log.warning("ATTACHE_API_KEYS is not set: /assess and /agents are open to any caller")
         if settings.provider_configured:
             app.state.provider = ModelProvider(settings)
+            app.state.provider.warm_up(list(SCHEMAS.values()))
         else:
             log.warning(
                 "no model provider configured; /assess answers 503 until OPENAI_API_KEY or OPENAI_BASE_URL is set"
@@ -117,18 +142,26 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             "registry": Provide(provide_registry, sync_to_thread=False),
             "provider": Provide(provide_provider, sync_to_thread=False),
         },
-        middleware=[http_metrics().middleware],
+        middleware=[http_metrics().middleware, *rate_limit(settings)],
+        request_max_body_size=settings.max_body_bytes,
         on_startup=[start],
         on_shutdown=[stop],
         plugins=[ProblemDetailsPlugin()],
         exception_handlers={
             AttacheError: _attache_error,
             HTTPException: _http_error,
+            UnicodeDecodeError: _undecodable_body,
             Exception: _unexpected_error,
         },
         openapi_config=openapi_config(),
         logging_config=None,  # service.logs configures logging; Litestar's own would print plain text
-        state=State({"settings": settings}),
+        state=State(
+            {
+                "settings": settings,
+                "client_keys": settings.client_keys(),
+                "admission": Admission(settings.max_inflight),
+            }
+        ),
     )
     # Route middleware never sees router errors (404, 405); the request id and the request
     # log line must, so they wrap Litestar's own outermost handler.

@@ -8,6 +8,7 @@ model's output.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from service.registry import Persona, PromptVersion, Registry
 from service.settings import Settings
 
 logger = get_logger("attache.assess")
+# C0 controls but tab, newline and carriage return, DEL, and C1 controls: never news text.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class AssessRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -111,6 +114,12 @@ async def run_assessment(
             f"`context` is {len(request.context):,} characters; the limit is {settings.max_context_chars:,}",
             status=422,
         )
+    for name in ("context", "question", "source"):
+        text = getattr(request, name)
+        if text and (bad := CONTROL.search(text)):
+            raise InvalidRequest(
+                f"`{name}` contains the control character U+{ord(bad.group()):04X}; send plain text", status=422
+            )
     persona, prompt, label = registry.resolve(request.agent, request.version)
     # From here on the agent and version are registry-known: safe as labels, bound into every log line.
     structlog.contextvars.bind_contextvars(agent=persona.id, version=prompt.version, sha256=prompt.sha256)

@@ -2,12 +2,14 @@
 
     AttacheError                      every error carries a stable `code` and an HTTP status
     ├── CallerError                   the caller can fix it by changing the request
-    │   ├── InvalidRequest            400 invalid_request
+    │   ├── InvalidRequest            400 invalid_request (422 when the JSON is well-formed but unusable)
+    │   ├── Unauthorized              401 unauthorized (+ WWW-Authenticate)
     │   ├── UnknownAgent              404 unknown_agent
     │   ├── UnknownVersion            404 unknown_version
     │   └── UnknownSchema             404 unknown_schema
     ├── ServiceError                  the caller cannot fix it; retrying may help
     │   ├── NotReady                  503 not_ready
+    │   ├── Overloaded                503 overloaded (+ Retry-After)
     │   └── ProviderNotConfigured     503 provider_not_configured
     ├── UpstreamError                 the model provider failed; retrying later may help
     │   ├── UpstreamTimeout           504 upstream_timeout
@@ -71,6 +73,12 @@ class InvalidRequest(CallerError):
     pass
 
 
+class Unauthorized(CallerError):
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+
 class UnknownAgent(CallerError):
     status = 404
     code = "unknown_agent"
@@ -98,6 +106,11 @@ class ServiceError(AttacheError):
 class NotReady(ServiceError):
     code = "not_ready"
     title = "Not ready"
+
+
+class Overloaded(ServiceError):
+    code = "overloaded"
+    title = "Too many assessments in flight"
 
 
 class ProviderNotConfigured(ServiceError):
@@ -188,6 +201,9 @@ def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
         return exc
     code = HTTP_STATUS_CODES.get(exc.status_code, "http_error")
     extra: dict[str, Any] = {}
+    headers = dict(exc.headers or {})
+    if exc.status_code == 429 and "RateLimit-Reset" in headers:
+        headers.setdefault("Retry-After", str(max(int(headers["RateLimit-Reset"]), 1)))
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         extra["errors"] = exc.extra
     title = code.replace("_", " ").capitalize()
@@ -196,7 +212,7 @@ def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
         code=code,
         title=title,
         detail=exc.detail,
-        headers=exc.headers,
+        headers=headers,
         extra=extra,
     )
 

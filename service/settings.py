@@ -23,6 +23,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LLMMode = Literal["tools", "tools_strict", "json_schema", "json", "md_json"]
 # The provider variables keep the names every OpenAI-compatible tool reads.
 ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
+SECRET_FIELDS = frozenset({"openai_api_key", "api_keys"})
 
 
 class SettingsError(ValueError):
@@ -60,6 +61,30 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             "Needs ATTACHE_LOG_LEVEL=debug."
         ),
     ] = False
+    api_keys: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Client API keys: comma-separated, or the path of a file with one key per line (a mounted "
+            "secret). When set, `/assess` and `/agents…` need `Authorization: Bearer <key>`. Unset: open, with a "
+            "warning at start-up."
+        ),
+    ] = None
+    rate_limit_per_minute: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0, description="Requests per minute per client key (per address when open), per worker; 0 disables."
+        ),
+    ] = 120
+    max_inflight: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1, description="Assessments in flight per worker; above it `/assess` answers 503 `overloaded` at once."
+        ),
+    ] = 64
+    max_body_bytes: Annotated[
+        int,
+        msgspec.Meta(ge=1024, description="Largest request body accepted, in bytes; above it 413 `payload_too_large`."),
+    ] = 1_048_576
     openai_api_key: Annotated[
         str | None,
         msgspec.Meta(description="Provider API key. Never logged. Unset (and no base URL): `/assess` answers 503."),
@@ -111,10 +136,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def __repr__(self) -> str:
         fields = ", ".join(
-            f"{name}={'***' if name == 'openai_api_key' and value else repr(value)}"
+            f"{name}={'***' if name in SECRET_FIELDS and value else repr(value)}"
             for name, value in msgspec.structs.asdict(self).items()
         )
         return f"Settings({fields})"
+
+    def client_keys(self) -> frozenset[str]:
+        """The client API keys: the value itself, or the lines of the file it names."""
+        if not self.api_keys:
+            return frozenset()
+        source = self.api_keys
+        if "," not in source and Path(source).is_file():
+            source = Path(source).read_text(encoding="utf-8").replace("\n", ",")
+        return frozenset(key.strip() for key in source.split(",") if key.strip())
 
     @property
     def cache_path(self) -> Path | None:

@@ -11,7 +11,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from service.admission import Admission
 from service.assess import AssessmentEnvelope, AssessRequest, Served, run_assessment
+from service.auth import require_api_key
 from service.errors import ProviderNotConfigured
 from service.markdown import render_markdown
 from service.openapi import problem_responses
@@ -54,7 +56,8 @@ def served_headers(served: Served) -> dict[str, str]:
     "in the sample's layout. The served prompt version and sha256 are echoed in the body and in the "
     "`Attache-Prompt-Version` / `Attache-Prompt-Sha256` headers; a deprecated version adds `Deprecation`, "
     "`Sunset` and a `successor-version` link.",
-    responses=problem_responses(400, 404, 422, 502, 503, 504),
+    responses=problem_responses(400, 401, 404, 413, 422, 429, 502, 503, 504),
+    guards=[require_api_key],
 )
 async def assess(
     request: Request[Any, Any, Any],
@@ -64,9 +67,11 @@ async def assess(
     state: State,
 ) -> Response[AssessmentEnvelope]:
     settings: Settings = state.settings
-    served = await run_assessment(
-        data, registry=registry, provider=provider, settings=settings, request_id=request_id_of(request.scope)
-    )
+    admission: Admission = state.admission
+    with admission.admit():
+        served = await run_assessment(
+            data, registry=registry, provider=provider, settings=settings, request_id=request_id_of(request.scope)
+        )
     headers = served_headers(served)
     if request.accept.best_match([JSON, MARKDOWN], default=JSON) == MARKDOWN:
         markdown = render_markdown(served.envelope.assessment, served.persona)

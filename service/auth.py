@@ -1,0 +1,59 @@
+"""Client authentication: `Authorization: Bearer <key>` on the API routes.
+
+Keys come from `ATTACHE_API_KEYS` (a list or a mounted file). Each presented key is compared
+with every configured key in constant time, so neither a key's prefix nor its position in
+the list shows in the timing. A caller is known in logs and rate limits by a short hash of
+its key, never by the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+import structlog
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.rate_limit import get_remote_address
+
+from service.errors import Unauthorized
+
+CHALLENGE = 'Bearer realm="attache"'
+
+
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def caller_id(key: str) -> str:
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def rate_limit_identity(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """Who a rate limit counts: the presented key's hash, else the client address."""
+    key = presented_key(connection)
+    return caller_id(key) if key else get_remote_address(connection)  # type: ignore[arg-type]
+
+
+def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard for the API routes; open when no keys are configured."""
+    keys: frozenset[str] = connection.app.state.client_keys
+    if not keys:
+        return
+    key = presented_key(connection)
+    if key is None:
+        raise Unauthorized(
+            "send `Authorization: Bearer <key>` with a key from ATTACHE_API_KEYS",
+            headers={"WWW-Authenticate": CHALLENGE},
+        )
+    presented = key.encode()
+    matched = False
+    for candidate in keys:  # no early exit: every key is compared
+        matched |= hmac.compare_digest(presented, candidate.encode())
+    if not matched:
+        raise Unauthorized(
+            "the API key is not valid", headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}
+        )
+    structlog.contextvars.bind_contextvars(caller=caller_id(key))
