@@ -108,6 +108,7 @@ class ModelAnswer:
     log: CallLog
 
 
+NOT_A_COMPLETION = "the model provider sent a response that is not a chat completion"
 NOT_CONFIGURED = (
     "no model provider is configured: set OPENAI_API_KEY (OpenAI, Azure OpenAI) "
     "or OPENAI_BASE_URL (a local OpenAI-compatible server such as vLLM or Ollama), then restart"
@@ -192,13 +193,21 @@ class ModelProvider:
             with attempt:
                 started = time.perf_counter()
                 try:
-                    completion: ChatCompletion = await self.client.chat.completions.create(**kwargs)
+                    completion = await self.client.chat.completions.create(**kwargs)
                 except openai.APIError as exc:
                     self._record(log, ProviderCall(time.perf_counter() - started, _outcome_of(exc), model))
                     raise
                 except asyncio.CancelledError:
                     self._record(log, ProviderCall(time.perf_counter() - started, "upstream_timeout", model))
                     raise
+                except Exception as exc:  # the SDK could not even read the body (malformed JSON, ...)
+                    self._record(log, ProviderCall(time.perf_counter() - started, "upstream_unavailable", model))
+                    raise UpstreamUnavailable(NOT_A_COMPLETION) from exc
+                if not isinstance(completion, ChatCompletion):  # e.g. an HTML page with status 200
+                    self._record(log, ProviderCall(time.perf_counter() - started, "upstream_unavailable", model))
+                    raise UpstreamUnavailable(NOT_A_COMPLETION)
+                answer: ChatCompletion = completion
+        completion = answer
         seconds = time.perf_counter() - started
         usage = completion.usage
         call = ProviderCall(
@@ -323,4 +332,4 @@ def _map_provider_error(exc: openai.APIError, *, attempts: int) -> AttacheError:
             f"the model provider rejected the request (HTTP {status}" + (f", {code})" if code else ")"),
             attempts=attempts,
         )
-    return UpstreamUnavailable("the model provider sent a response that is not a chat completion", attempts=attempts)
+    return UpstreamUnavailable(NOT_A_COMPLETION, attempts=attempts)

@@ -1,0 +1,185 @@
+"""The fault matrix: every provider misbehaviour has a documented, bounded, typed outcome.
+
+Settings: deadline 2 s, 2 re-asks, 2 transport retries. For each behaviour the stand-in
+provider acts out, the service must answer with the documented status and problem code
+(and `Retry-After` where it applies), make no more provider calls than the policy allows,
+answer within the deadline plus a margin, never answer 500, and stay healthy after. The
+table in docs/faults.md is checked against FAULTS.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import free_port
+from tests.fixtures.news import JP01_SAMPLE_REQUEST
+from tests.scenarios import assessment
+from tests.standin import Reply, StandIn
+
+DEADLINE = 2.0
+MARGIN = 1.0
+KEY = "sk-test-fault-matrix-4a1b2c3d"
+VALID = assessment("jp-01-us-japan-critical-minerals")
+INVALID = {**VALID, "outlook": VALID["outlook"][:1]}
+DOC = Path(__file__).resolve().parent.parent / "docs" / "faults.md"
+
+
+def error(status: int, **headers: str) -> Reply:
+    kind = "rate_limit_exceeded" if status == 429 else "server_error"
+    return Reply.error(status, f"stand-in {status} (key {KEY})", kind, headers=headers)
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    replies: Callable[[], list[Reply]]
+    status: int
+    code: str | None
+    calls: int
+    retry_after: bool = False
+    nothing_listening: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+FAULTS = [
+    Fault("normal answer", lambda: [Reply.completion(VALID)], 200, None, 1),
+    Fault("latency (0.5 s)", lambda: [Reply.completion(VALID, delay=0.5)], 200, None, 1),
+    Fault("hang", lambda: [Reply.completion(VALID, delay=60)], 504, "upstream_timeout", 1),
+    Fault("slow drip (1 byte / 20 ms)", lambda: [Reply.completion(VALID, drip=0.02)], 504, "upstream_timeout", 1),
+    Fault("429 then success", lambda: [error(429, **{"retry-after-ms": "50"}), Reply.completion(VALID)], 200, None, 2),
+    Fault(
+        "429 every time", lambda: [error(429, **{"retry-after-ms": "50"})] * 3, 503, "upstream_rate_limited", 3, True
+    ),
+    Fault(
+        "429, Retry-After past the deadline",
+        lambda: [error(429, **{"retry-after": "30"})],
+        503,
+        "upstream_rate_limited",
+        1,
+        True,
+    ),
+    Fault("500 every time", lambda: [error(500)] * 3, 502, "upstream_unavailable", 3),
+    Fault("503 with Retry-After", lambda: [error(503, **{"retry-after": "60"})], 503, "upstream_unavailable", 1, True),
+    Fault("500 then success", lambda: [error(500), Reply.completion(VALID)], 200, None, 2),
+    Fault(
+        "malformed JSON body",
+        lambda: [Reply(body=b'{"choices": [', headers={"content-type": "application/json"})],
+        502,
+        "upstream_unavailable",
+        1,
+    ),
+    Fault(
+        "non-JSON body (HTML, 200)",
+        lambda: [Reply(body=b"<html>gateway</html>", headers={"content-type": "text/html"})],
+        502,
+        "upstream_unavailable",
+        1,
+    ),
+    Fault("schema-invalid every time", lambda: [Reply.completion(INVALID)] * 3, 502, "invalid_model_output", 3),
+    Fault("invalid, then valid", lambda: [Reply.completion(INVALID), Reply.completion(VALID)], 200, None, 2),
+    Fault(
+        "not JSON inside the tool call",
+        lambda: [Reply.completion("{'title': 'oops'")] * 3,
+        502,
+        "invalid_model_output",
+        3,
+    ),
+    Fault(
+        "finish_reason=length",
+        lambda: [Reply.completion('{"title": "cut', finish_reason="length")],
+        502,
+        "output_truncated",
+        1,
+    ),
+    Fault(
+        "refusal",
+        lambda: [Reply.completion(None, refusal="I can't help with that.", finish_reason="stop")],
+        422,
+        "model_refused",
+        1,
+    ),
+    Fault(
+        "empty choices",
+        lambda: [Reply.json({"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": []})],
+        502,
+        "upstream_unavailable",
+        1,
+    ),
+    Fault("connection closed without answer", lambda: [Reply(close=True)] * 3, 502, "upstream_unavailable", 3),
+    Fault(
+        "401 from the provider",
+        lambda: [Reply.error(401, f"Incorrect API key provided: {KEY}", "invalid_request_error", "invalid_api_key")],
+        502,
+        "upstream_rejected",
+        1,
+    ),
+    Fault("nothing listening", lambda: [], 502, "upstream_unavailable", 3, nothing_listening=True),
+]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+async def test_fault_matrix(fault: Fault, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with StandIn() as provider:
+        provider.push(*fault.replies())
+        base_url = f"http://127.0.0.1:{free_port()}/v1" if fault.nothing_listening else provider.base_url
+        settings = Settings(
+            cache_dir="off",
+            openai_base_url=base_url,
+            openai_api_key=KEY,
+            llm_timeout=DEADLINE,
+            llm_reasks=2,
+            llm_transport_retries=2,
+            **fault.settings,
+        )
+        async with AsyncTestClient(app=create_app(settings), timeout=30) as client:
+            started = time.monotonic()
+            response = await client.post("/assess", json=JP01_SAMPLE_REQUEST)
+            elapsed = time.monotonic() - started
+            metrics = (await client.get("/metrics")).text
+            # Healthy after the fault: the next request gets a normal assessment.
+            if not fault.nothing_listening:
+                provider.script.clear()
+                provider.push(Reply.completion(VALID))
+                assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST)).status_code == 200
+            assert (await client.get("/health/ready")).status_code == 200
+        calls = len(provider.received) - (0 if fault.nothing_listening else 1)
+
+    assert response.status_code == fault.status, response.text
+    assert elapsed < DEADLINE + MARGIN, f"answered after {elapsed:.2f} s"
+    if fault.code is None:
+        assert response.json()["usage"]["attempts"] == fault.calls
+    else:
+        assert response.headers["content-type"].startswith("application/problem+json")
+        body = response.json()
+        assert body["code"] == fault.code
+        assert ("retry-after" in response.headers) == fault.retry_after
+        assert body["attempts"] == fault.calls
+    if not fault.nothing_listening:
+        assert calls == fault.calls, f"{calls} provider calls"
+    # Secret hygiene: the provider key appears in no error body, metric or log line.
+    logs = capsys.readouterr().out
+    for surface in (response.text, metrics, logs):
+        assert KEY not in surface
+
+
+def test_the_documented_matrix_matches_the_tested_one() -> None:
+    rows = [
+        line for line in DOC.read_text(encoding="utf-8").splitlines() if line.startswith("| ") and "---" not in line
+    ]
+    documented = {cells[0]: cells[1:] for cells in ([c.strip() for c in row.strip("|").split("|")] for row in rows[1:])}
+    for fault in FAULTS:
+        assert fault.name in documented, f"docs/faults.md has no row for {fault.name!r}"
+        status, code, calls, retry_after = documented[fault.name][:4]
+        assert status == str(fault.status), fault.name
+        assert code == (f"`{fault.code}`" if fault.code else "—"), fault.name
+        assert retry_after == ("yes" if fault.retry_after else "—"), fault.name
+        assert calls == str(fault.calls), fault.name
