@@ -61,7 +61,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         "port": settings.port,
         "log_config": None,  # our JSON logging, configured in every process
         "access_log": False,  # one `request` line per request comes from the app itself
-        "timeout_graceful_shutdown": 30,
+        "timeout_graceful_shutdown": settings.shutdown_grace,  # SIGTERM: stop accepting, drain, exit
     }
     if settings.workers == 1:
         from service.app import create_app

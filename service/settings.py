@@ -53,6 +53,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             description="Worker processes for `attache serve`; `/metrics` sums them all (multiprocess mode).",
         ),
     ] = 1
+    shutdown_grace: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0, le=600, description="Seconds in-flight requests get to finish after SIGTERM before the worker exits."
+        ),
+    ] = 30.0
     log_level: Annotated[LogLevel, msgspec.Meta(description="Lowest level written to the JSON log on stdout.")] = "info"
     log_text: Annotated[
         bool,

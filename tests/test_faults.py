@@ -28,6 +28,8 @@ from tests.standin import Reply, StandIn
 DEADLINE = 2.0
 MARGIN = 1.0
 KEY = "sk-test-fault-matrix-4a1b2c3d"
+CLIENT_KEY = "ck-fault-matrix-client-9e8d7c"
+AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 VALID = assessment("jp-01-us-japan-critical-minerals")
 INVALID = {**VALID, "outlook": VALID["outlook"][:1]}
 DOC = Path(__file__).resolve().parent.parent / "docs" / "faults.md"
@@ -135,6 +137,7 @@ async def test_fault_matrix(fault: Fault, tmp_path: Path, capsys: pytest.Capture
             cache_dir="off",
             openai_base_url=base_url,
             openai_api_key=KEY,
+            api_keys=CLIENT_KEY,
             llm_timeout=DEADLINE,
             llm_reasks=2,
             llm_transport_retries=2,
@@ -142,14 +145,14 @@ async def test_fault_matrix(fault: Fault, tmp_path: Path, capsys: pytest.Capture
         )
         async with AsyncTestClient(app=create_app(settings), timeout=30) as client:
             started = time.monotonic()
-            response = await client.post("/assess", json=JP01_SAMPLE_REQUEST)
+            response = await client.post("/assess", json=JP01_SAMPLE_REQUEST, headers=AUTH)
             elapsed = time.monotonic() - started
             metrics = (await client.get("/metrics")).text
             # Healthy after the fault: the next request gets a normal assessment.
             if not fault.nothing_listening:
                 provider.script.clear()
                 provider.push(Reply.completion(VALID))
-                assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST)).status_code == 200
+                assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST, headers=AUTH)).status_code == 200
             assert (await client.get("/health/ready")).status_code == 200
         calls = len(provider.received) - (0 if fault.nothing_listening else 1)
 
@@ -165,10 +168,12 @@ async def test_fault_matrix(fault: Fault, tmp_path: Path, capsys: pytest.Capture
         assert body["attempts"] == fault.calls
     if not fault.nothing_listening:
         assert calls == fault.calls, f"{calls} provider calls"
-    # Secret hygiene: the provider key appears in no error body, metric or log line.
+    # Secret hygiene: neither the provider key nor the client key appears in a body, metric or log line.
     logs = capsys.readouterr().out
-    for surface in (response.text, metrics, logs):
+    for surface in (response.text, str(response.headers), metrics, logs):
         assert KEY not in surface
+        assert CLIENT_KEY not in surface
+    assert '"caller": "key-' in logs, "the caller is logged by the hash of its key"
 
 
 def test_the_documented_matrix_matches_the_tested_one() -> None:

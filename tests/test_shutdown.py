@@ -1,0 +1,64 @@
+"""SIGTERM: stop accepting, let in-flight assessments finish within the grace period, exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import ATTACHE, free_port, wait_until_up
+from tests.fixtures.news import JP01_SAMPLE_REQUEST
+from tests.scenarios import assessment
+from tests.standin import Reply, StandIn
+
+
+def post_assess(base: str, results: list[object]) -> None:
+    request = urllib.request.Request(
+        f"{base}/assess", json.dumps(JP01_SAMPLE_REQUEST).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            results.append(response.status)
+    except (urllib.error.URLError, ConnectionError) as exc:
+        results.append(exc)
+
+
+def test_sigterm_drains_in_flight_assessments_then_exits(tmp_path: Path) -> None:
+    with StandIn(default=Reply.completion(assessment("jp-01-us-japan-critical-minerals"), delay=2.0)) as provider:
+        port = free_port()
+        env = {**os.environ, "OPENAI_BASE_URL": provider.base_url, "OPENAI_API_KEY": "sk-test",
+               "ATTACHE_CACHE_DIR": "off", "ATTACHE_SHUTDOWN_GRACE": "10"}  # fmt: skip
+        log = tmp_path / "serve.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
+            base = f"http://127.0.0.1:{port}"
+            try:
+                wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc])
+                results: list[object] = []
+                in_flight = [threading.Thread(target=post_assess, args=(base, results)) for _ in range(3)]
+                for thread in in_flight:
+                    thread.start()
+                while len(provider.received) < 3:  # all three are at the provider
+                    time.sleep(0.02)
+                proc.send_signal(signal.SIGTERM)
+                time.sleep(0.3)
+                late: list[object] = []
+                post_assess(base, late)  # arrives after SIGTERM
+                for thread in in_flight:
+                    thread.join(30)
+                code = proc.wait(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+    assert results == [200, 200, 200], "in-flight assessments finish"
+    assert isinstance(late[0], Exception), "no new requests after SIGTERM"
+    # uvicorn finishes the shutdown, then re-raises the signal it caught: the process ends "by SIGTERM".
+    assert code == -signal.SIGTERM
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any("Shutting down" in line["event"] for line in lines)
