@@ -12,7 +12,6 @@ import hashlib
 import hmac
 from typing import Any
 
-import structlog
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.rate_limit import get_remote_address
@@ -56,4 +55,4 @@ def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
         raise Unauthorized(
             "the API key is not valid", headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}
         )
-    structlog.contextvars.bind_contextvars(caller=caller_id(key))
+    connection.scope["state"]["caller"] = caller_id(key)  # read by the request log line

@@ -62,6 +62,7 @@ def request_context(app: ASGIApp) -> ASGIApp:
                 method=scope["method"],
                 path=path,
                 route=scope.get("path_template"),
+                caller=scope["state"].get("caller"),
                 status=status,
                 latency_ms=round((time.perf_counter() - started) * 1000, 1),
             )
