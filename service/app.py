@@ -30,7 +30,7 @@ from service.errors import (
 )
 from service.logs import configure_logging, get_logger
 from service.metrics import record_start
-from service.openapi import assets_router, openapi_config
+from service.openapi import StrictStructSchemaPlugin, assets_router, openapi_config
 from service.provider import ModelProvider
 from service.registry import Registry, load_registry
 from service.request_context import request_context
@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         request_max_body_size=settings.max_body_bytes,
         on_startup=[start],
         on_shutdown=[stop],
-        plugins=[ProblemDetailsPlugin()],
+        plugins=[ProblemDetailsPlugin(), StrictStructSchemaPlugin()],
         exception_handlers={
             AttacheError: _attache_error,
             HTTPException: _http_error,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Example, Schema
+from litestar.params import PathParameter
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
+from litestar.typing import FieldDefinition
 
 from service import __version__
 
@@ -18,6 +23,20 @@ ASSETS_PATH = "/docs-assets"
 # Swagger UI from the npm package swagger-ui-dist (Apache-2.0), vendored so the page
 # renders on machines with no internet access; `make swagger-ui` refreshes it.
 ASSETS_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """Say `additionalProperties: false` for msgspec Structs that reject unknown fields.
+
+    Litestar's own plugin leaves it out, so clients and fuzzers would think extra fields
+    are welcome when the server answers them with 400.
+    """
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        if field_definition.type_.__struct_config__.forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -69,3 +88,13 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         )
         for status in statuses
     }
+
+
+def path_parameter(description: str, example: str) -> PathParameter:
+    return PathParameter(description=description, examples=[Example(value=example)])
+
+
+AgentIdParam = Annotated[str, path_parameter("A persona's id, e.g. `jp-01`.", "jp-01")]
+VersionRefParam = Annotated[str, path_parameter("A published version (`1.0.0`) or a label (`stable`).", "stable")]
+SchemaNameParam = Annotated[str, path_parameter("An output schema's name.", "assessment")]
+SchemaMajorParam = Annotated[str, path_parameter("`v` and the schema's major version.", "v1")]

@@ -7,11 +7,10 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 
 from service.auth import require_api_key
-from service.openapi import problem_responses
+from service.openapi import AgentIdParam, VersionRefParam, problem_responses
 from service.registry import Persona, PromptVersion, Registry
 from service.registry.spec import Deprecation
 
@@ -119,7 +118,7 @@ class AgentController(Controller):
         return AgentList(agents=[AgentSummary(**_summary_fields(p)) for p in registry.personas.values()])
 
     @get("/{agent_id:str}", summary="One persona with its versions", responses=problem_responses(404))
-    async def get_agent(self, registry: NamedDependency[Registry], agent_id: FromPath[str]) -> AgentDetail:
+    async def get_agent(self, registry: NamedDependency[Registry], agent_id: AgentIdParam) -> AgentDetail:
         persona = registry.persona(agent_id)
         return AgentDetail(
             **_summary_fields(persona),
@@ -137,8 +136,8 @@ class AgentController(Controller):
         self,
         request: Request[Any, Any, Any],
         registry: NamedDependency[Registry],
-        agent_id: FromPath[str],
-        ref: FromPath[str],
+        agent_id: AgentIdParam,
+        ref: VersionRefParam,
     ) -> Response[VersionDetail]:
         persona = registry.persona(agent_id)
         prompt, label = persona.resolve(ref)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Response, get
-from litestar.params import FromPath
 
 from schemas.export import json_schema
 from service.errors import UnknownSchema
-from service.openapi import problem_responses
+from service.openapi import SchemaMajorParam, SchemaNameParam, problem_responses
 
 
 @get(
@@ -20,7 +19,7 @@ from service.openapi import problem_responses
     media_type="application/schema+json",
     responses=problem_responses(404),
 )
-async def get_schema(name: FromPath[str], major: FromPath[str]) -> Response[dict[str, Any]]:
+async def get_schema(name: SchemaNameParam, major: SchemaMajorParam) -> Response[dict[str, Any]]:
     number = major.removeprefix("v")
     try:
         document = json_schema(name, int(number))
