@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest lock schemas cassettes cassettes-live bench-registry bench-assess swagger-ui clean
+.PHONY: run test lint typecheck pytest lock schemas cassettes cassettes-live bench-registry bench-assess bench-overload swagger-ui clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ cassettes-live: $(STAMP)
 
 bench-assess: $(STAMP)
 	$(BIN)/python benchmarks/assess_overhead.py
+
+bench-overload: $(STAMP)
+	$(BIN)/python benchmarks/overload.py
 
 bench-registry: $(STAMP)
 	$(BIN)/python benchmarks/registry_load.py

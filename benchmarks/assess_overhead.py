@@ -68,6 +68,7 @@ def main() -> None:
         "OPENAI_BASE_URL": f"http://127.0.0.1:{standin_port}/v1",
         "OPENAI_API_KEY": "sk-bench",
         "ATTACHE_LOG_LEVEL": "warning",
+        "ATTACHE_RATE_LIMIT_PER_MINUTE": "0",
     }
     service = subprocess.Popen(
         [str(Path(sys.executable).with_name("attache")), "serve", "--port", str(service_port)],
