@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,14 +64,15 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         "access_log": False,  # one `request` line per request comes from the app itself
         "timeout_graceful_shutdown": settings.shutdown_grace,  # SIGTERM: stop accepting, drain, exit
     }
+    from service.multiprocess import ENV, prepare_metrics_dir
+
+    if settings.workers > 1 or os.environ.get(ENV):
+        prepare_metrics_dir()  # before any worker (or this process) creates a metric
     if settings.workers == 1:
         from service.app import create_app
 
         uvicorn.run(create_app(settings, registry=registry), **options)
         return
-    from service.multiprocess import prepare_metrics_dir
-
-    prepare_metrics_dir()
     uvicorn.run("service.app:create_app", factory=True, workers=settings.workers, **options)
 
 
