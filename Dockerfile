@@ -17,14 +17,14 @@ COPY schemas/ schemas/
 RUN python -m venv /opt/attache \
     && /opt/attache/bin/pip install --no-cache-dir --constraint requirements.lock hatchling editables \
     && /opt/attache/bin/pip install --no-cache-dir --no-build-isolation --constraint requirements.lock . \
-    && /opt/attache/bin/pip uninstall --yes hatchling editables pip-tools
+    && /opt/attache/bin/pip uninstall --yes hatchling editables
 
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="attache" \
       org.opencontainers.image.description="Analyst personas answer news items as typed JSON, from a versioned prompt registry." \
       org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --system --gid 10001 attache \
-    && useradd --system --uid 10001 --gid attache --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin attache
+    && useradd --uid 10001 --gid attache --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin attache
 COPY --from=build /opt/attache /opt/attache
 COPY registry/ /app/registry/
 ENV PATH=/opt/attache/bin:$PATH \
