@@ -1,23 +1,26 @@
 """Overload at twice the in-flight bound: admitted requests succeed, the rest are shed fast,
 memory stays flat.
 
-    make bench-overload
+    make bench-overload        # needs wrk (apt-get install wrk)
 
 The stand-in provider answers every call after 0.5 s; `attache serve` runs with
-ATTACHE_MAX_INFLIGHT=64; this client keeps 128 requests in flight for 30 s. Prints status
-counts, latency of admitted and shed requests, and the service's RSS over time. Asserts
-nothing.
+ATTACHE_MAX_INFLIGHT=64; wrk (C, so the load generator does not starve the service of CPU)
+keeps 128 connections busy for 30 s, resending at once on every 503 — harsher than a client
+that honours Retry-After. Meanwhile a probe sends one request every 200 ms and times it:
+with 64 in flight, the probe's requests are shed, so their latency is the cost of a
+refusal under load. Prints counts, latencies and the service's RSS. Asserts nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -29,8 +32,8 @@ from tests.conftest import free_port  # noqa: E402
 from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
 
 BOUND = int(os.environ.get("BENCH_BOUND", "64"))
-CONCURRENCY = 2 * BOUND
-SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
+CONNECTIONS = 2 * BOUND
+SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
 PROVIDER_DELAY = 0.5
 
 
@@ -52,42 +55,14 @@ def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} not ready")
 
 
-Result = tuple[Counter[int], Counter[str], dict[int, list[float]], list[tuple[float, float]]]
-
-
-async def load(base: str, pid: int) -> Result:
-    statuses: Counter[int] = Counter()
-    errors: Counter[str] = Counter()
-    latencies: dict[int, list[float]] = {200: [], 503: []}
-    memory: list[tuple[float, float]] = []
-    stop = time.monotonic() + SECONDS
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-
-        async def worker() -> None:
-            while time.monotonic() < stop:
-                started = time.perf_counter()
-                try:
-                    response = await client.post("/assess", json=JP01_SAMPLE_REQUEST)
-                except httpx.HTTPError as exc:
-                    errors[type(exc).__name__] += 1
-                    continue
-                statuses[response.status_code] += 1
-                latencies.setdefault(response.status_code, []).append((time.perf_counter() - started) * 1000)
-                if response.status_code == 503:
-                    await asyncio.sleep(0.05)  # what a client honouring Retry-After would at least do
-
-        async def sample() -> None:
-            started = time.monotonic()
-            while time.monotonic() < stop:
-                memory.append((time.monotonic() - started, rss_mb(pid)))
-                await asyncio.sleep(1)
-
-        await asyncio.gather(sample(), *(worker() for _ in range(CONCURRENCY)))
-    return statuses, errors, latencies, memory
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else float("nan")
 
 
 def main() -> None:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("wrk is needed: apt-get install wrk")
     standin_port, port = free_port(), free_port()
     standin = subprocess.Popen(
         [sys.executable, "-m", "tests.standin", "--port", str(standin_port), "--delay", str(PROVIDER_DELAY)],
@@ -108,30 +83,56 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    base = f"http://127.0.0.1:{port}"
+    body = ROOT / "benchmarks" / ".body.json"
+    body.write_text(json.dumps(JP01_SAMPLE_REQUEST))
+    probes: list[tuple[int, float]] = []
+    memory: list[float] = []
     try:
-        wait_ready(f"http://127.0.0.1:{port}/health/ready")
+        wait_ready(f"{base}/health/ready")
         idle = rss_mb(service.pid)
-        statuses, errors, latencies, memory = asyncio.run(load(f"http://127.0.0.1:{port}", service.pid))
+        script = str(ROOT / "benchmarks" / "assess.lua")
+        load = subprocess.Popen(
+            [wrk, "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "-s", script, f"{base}/assess"],
+            env={**os.environ, "BODY_FILE": str(body)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+
+        def probe() -> None:
+            time.sleep(2)  # let the load fill the worker
+            with httpx.Client(base_url=base, timeout=30) as client:
+                while load.poll() is None:
+                    started = time.perf_counter()
+                    status = client.post("/assess", json=JP01_SAMPLE_REQUEST).status_code
+                    probes.append((status, (time.perf_counter() - started) * 1000))
+                    memory.append(rss_mb(service.pid))
+                    time.sleep(0.2)
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        report, _ = load.communicate()
+        prober.join()
     finally:
+        body.unlink(missing_ok=True)
         service.terminate()
         standin.terminate()
         service.wait(30)
         standin.wait(30)
 
-    def pct(values: list[float], q: int) -> float:
-        return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else float("nan")
-
-    print(f"machine: {os.cpu_count()} cores; bound {BOUND} in flight, {CONCURRENCY} concurrent clients, {SECONDS:g} s")
+    statuses = {int(line.split()[1].rstrip(":")): int(line.split()[2]) for line in report.splitlines()
+                if line.startswith("status ")}  # fmt: skip
+    shed = [ms for status, ms in probes if status == 503]
+    print(f"machine: {os.cpu_count()} cores; bound {BOUND} in flight; wrk {CONNECTIONS} connections for {SECONDS} s")
     print(f"provider latency {PROVIDER_DELAY} s -> at most {BOUND / PROVIDER_DELAY:.0f} assessments/s can be admitted")
-    print(f"responses: {dict(sorted(statuses.items()))}")
-    admitted, shed = latencies.get(200, []), latencies.get(503, [])
-    rate = len(admitted) / SECONDS
-    print(f"admitted (200): {rate:6.1f}/s  p50 {pct(admitted, 50):7.1f} ms  p99 {pct(admitted, 99):7.1f} ms")
-    print(f"shed (503):     {len(shed) / SECONDS:6.1f}/s  p50 {pct(shed, 50):7.1f} ms  p99 {pct(shed, 99):7.1f} ms")
-    others = {code: n for code, n in statuses.items() if code not in (200, 503)}
-    print(f"other statuses: {others or 'none'}; transport errors: {dict(errors) or 'none'}")
-    values = [m for _, m in memory]
-    print(f"RSS MB: idle {idle:.1f}, first second {values[0]:.1f}, max {max(values):.1f}, last {values[-1]:.1f}")
+    other = sum(n for s, n in statuses.items() if s not in (200, 503))
+    admitted, refused = statuses.get(200, 0) / SECONDS, statuses.get(503, 0) / SECONDS
+    print(f"wrk responses: {statuses}; admitted {admitted:.1f}/s, shed {refused:.1f}/s, other {other}")
+    print(f"probe during load: {len(probes)} requests, {len(shed)} shed; shed latency p50 {pct(shed, 50):.1f} ms, "
+          f"p99 {pct(shed, 99):.1f} ms")  # fmt: skip
+    print(f"RSS MB: idle {idle:.1f}; under load first {memory[0]:.1f}, max {max(memory):.1f}, last {memory[-1]:.1f}")
+    print("wrk latency (all responses):")
+    print("\n".join(line for line in report.splitlines() if "Latency" in line or "%" in line))
 
 
 if __name__ == "__main__":

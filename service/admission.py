@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from service.errors import Overloaded
+import msgspec
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
+
+from service.errors import PROBLEM_TYPE_BASE, Overloaded
+from service.metrics import metrics
+
+GATED = ("POST", "/assess")
 
 
 class Admission:
@@ -21,12 +28,50 @@ class Admission:
     @contextmanager
     def admit(self) -> Iterator[None]:
         if self.in_flight >= self.limit:
-            raise Overloaded(
-                f"{self.in_flight} assessments are in flight, the most this worker takes; retry shortly",
-                headers={"Retry-After": "1"},
-            )
+            metrics().shed.inc()
+            raise Overloaded(overloaded_detail(self.in_flight), headers={"Retry-After": "1"})
         self.in_flight += 1
         try:
             yield
         finally:
             self.in_flight -= 1
+
+
+def overloaded_detail(in_flight: int) -> str:
+    return f"{in_flight} assessments are in flight, the most this worker takes; retry shortly"
+
+
+def admission_gate(app: ASGIApp, admission: Admission) -> ASGIApp:
+    """Refuse `/assess` before any routing, parsing or validation when the worker is full.
+
+    Under overload the refusals are most of the traffic; each must cost next to nothing,
+    or shedding itself eats the CPU the admitted requests need. The handler's own
+    `admit()` stays the authoritative count; this is the cheap first look.
+    """
+    headers = [(b"content-type", b"application/problem+json"), (b"retry-after", b"1")]
+
+    async def gate(scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            admission.in_flight >= admission.limit
+            and scope["type"] == ScopeType.HTTP
+            and (scope.get("method"), scope["path"]) == GATED
+        ):
+            metrics().shed.inc()
+            body = msgspec.json.encode(
+                {
+                    "status": 503,
+                    "type": PROBLEM_TYPE_BASE + Overloaded.code,
+                    "title": Overloaded.title,
+                    "detail": overloaded_detail(admission.in_flight),
+                    "code": Overloaded.code,
+                }
+            )
+            scope.setdefault("state", {})["problem"] = Overloaded.code
+            start: HTTPResponseStartEvent = {"type": "http.response.start", "status": 503, "headers": headers}
+            await send(start)
+            end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+            await send(end)
+            return
+        await app(scope, receive, send)
+
+    return gate

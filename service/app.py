@@ -18,7 +18,7 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from schemas import SCHEMAS
-from service.admission import Admission
+from service.admission import Admission, admission_gate
 from service.auth import rate_limit_identity
 from service.errors import (
     AttacheError,
@@ -165,5 +165,5 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     )
     # Route middleware never sees router errors (404, 405); the request id and the request
     # log line must, so they wrap Litestar's own outermost handler.
-    app.asgi_handler = request_context(app.asgi_handler)
+    app.asgi_handler = request_context(admission_gate(app.asgi_handler, app.state.admission))
     return app

@@ -38,6 +38,7 @@ class Metrics:
     reasks: Counter
     tokens: Counter
     in_flight: Gauge
+    shed: Counter
     build_info: Gauge
     registry_personas: Gauge
     registry_versions: Gauge
@@ -82,6 +83,10 @@ def metrics() -> Metrics:
         ),
         in_flight=Gauge(
             "attache_assessments_in_flight", "Assessments waiting on the provider now.", multiprocess_mode="livesum"
+        ),
+        shed=Counter(
+            "attache_assessments_shed",
+            "Assessments refused with 503 overloaded because ATTACHE_MAX_INFLIGHT were in flight.",
         ),
         build_info=Gauge(
             "attache_build_info", "Always 1; labels carry the build.", ["version", "python"], multiprocess_mode="max"

@@ -63,6 +63,7 @@ def request_context(app: ASGIApp) -> ASGIApp:
                 path=path,
                 route=scope.get("path_template"),
                 caller=scope["state"].get("caller"),
+                **({"problem": scope["state"]["problem"]} if "problem" in scope["state"] else {}),
                 status=status,
                 latency_ms=round((time.perf_counter() - started) * 1000, 1),
             )
