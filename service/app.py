@@ -31,7 +31,6 @@ from service.errors import (
 from service.logs import configure_logging, get_logger
 from service.metrics import record_start
 from service.openapi import StrictStructSchemaPlugin, assets_router, openapi_config
-from service.provider import ModelProvider
 from service.registry import Registry, load_registry
 from service.request_context import request_context
 from service.routes.agents import AgentController
@@ -124,6 +123,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if not app.state.client_keys:
             log.warning("ATTACHE_API_KEYS is not set: /assess and /agents are open to any caller")
         if settings.provider_configured:
+            from service.provider import ModelProvider  # the openai SDK: ~1.5 s of imports
+
             app.state.provider = ModelProvider(settings)
             app.state.provider.warm_up(list(SCHEMAS.values()))
         else:
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             )
 
     async def stop(app: Litestar) -> None:
-        provider: ModelProvider | None = app.state.get("provider")
+        provider = app.state.get("provider")
         if provider is not None:
             await provider.close()
 

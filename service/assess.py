@@ -11,20 +11,43 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import msgspec
 import structlog
+from pydantic import BaseModel
 
 from schemas import SCHEMAS, Assessment
 from service.errors import AttacheError, InvalidRequest
+
+if TYPE_CHECKING:
+    from service.provider import ModelAnswer
 from service.logs import get_logger
 from service.metrics import metrics
-from service.provider import ModelProvider
 from service.registry import Persona, PromptVersion, Registry
 from service.settings import Settings
 
 logger = get_logger("attache.assess")
+
+
+class Completer(Protocol):
+    """What an assessment needs from a provider (service.provider.ModelProvider; importing the
+    openai SDK costs ~1.5 s, so only the provider module does, and only when one is configured)."""
+
+    async def complete(
+        self,
+        *,
+        response_model: type[BaseModel],
+        model: str,
+        system: str,
+        user: str,
+        temperature: float,
+        max_tokens: int,
+        agent: str,
+        version: str,
+    ) -> ModelAnswer: ...
+
+
 # Caller text is plain text: no C0 controls but tab, newline and carriage return, no DEL, no
 # C1 controls. In the schema, so msgspec rejects them (400) and the OpenAPI document says so.
 PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
@@ -114,7 +137,7 @@ async def run_assessment(
     request: AssessRequest,
     *,
     registry: Registry,
-    provider: ModelProvider,
+    provider: Completer,
     settings: Settings,
     request_id: str | None = None,
 ) -> Served:

@@ -113,6 +113,12 @@ class Overloaded(ServiceError):
     title = "Too many assessments in flight"
 
 
+PROVIDER_NOT_CONFIGURED = (
+    "no model provider is configured: set OPENAI_API_KEY (OpenAI, Azure OpenAI) "
+    "or OPENAI_BASE_URL (a local OpenAI-compatible server such as vLLM or Ollama), then restart"
+)
+
+
 class ProviderNotConfigured(ServiceError):
     code = "provider_not_configured"
     title = "No model provider configured"

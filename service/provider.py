@@ -27,6 +27,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from service.errors import (
+    PROVIDER_NOT_CONFIGURED,
     AttacheError,
     InvalidModelOutput,
     ModelRefused,
@@ -109,10 +110,6 @@ class ModelAnswer:
 
 
 NOT_A_COMPLETION = "the model provider sent a response that is not a chat completion"
-NOT_CONFIGURED = (
-    "no model provider is configured: set OPENAI_API_KEY (OpenAI, Azure OpenAI) "
-    "or OPENAI_BASE_URL (a local OpenAI-compatible server such as vLLM or Ollama), then restart"
-)
 
 _current_log: ContextVar[CallLog] = ContextVar("attache_call_log")
 
@@ -120,7 +117,7 @@ _current_log: ContextVar[CallLog] = ContextVar("attache_call_log")
 class ModelProvider:
     def __init__(self, settings: Settings) -> None:
         if not settings.provider_configured:
-            raise ProviderNotConfigured(NOT_CONFIGURED)
+            raise ProviderNotConfigured(PROVIDER_NOT_CONFIGURED)
         self.settings = settings
         self.provider_name = provider_name(settings.openai_base_url)
         self._tool_models: dict[type[BaseModel], type[BaseModel]] = {}

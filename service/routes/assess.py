@@ -12,12 +12,11 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from service.admission import Admission
-from service.assess import AssessmentEnvelope, AssessRequest, Served, run_assessment
+from service.assess import AssessmentEnvelope, AssessRequest, Completer, Served, run_assessment
 from service.auth import require_api_key
-from service.errors import ProviderNotConfigured
+from service.errors import PROVIDER_NOT_CONFIGURED, ProviderNotConfigured
 from service.markdown import render_markdown
 from service.openapi import problem_responses
-from service.provider import NOT_CONFIGURED, ModelProvider
 from service.registry import Registry
 from service.request_context import request_id_of
 from service.settings import Settings
@@ -26,10 +25,10 @@ MARKDOWN = "text/markdown"
 JSON = "application/json"
 
 
-def provide_provider(state: State) -> ModelProvider:
-    provider: ModelProvider | None = state.get("provider")
+def provide_provider(state: State) -> Completer:
+    provider: Completer | None = state.get("provider")
     if provider is None:
-        raise ProviderNotConfigured(NOT_CONFIGURED)
+        raise ProviderNotConfigured(PROVIDER_NOT_CONFIGURED)
     return provider
 
 
@@ -63,7 +62,7 @@ async def assess(
     request: Request[Any, Any, Any],
     data: JSONBody[AssessRequest],
     registry: NamedDependency[Registry],
-    provider: NamedDependency[ModelProvider],
+    provider: NamedDependency[Any],  # a Completer; Litestar cannot validate a Protocol
     state: State,
 ) -> Response[AssessmentEnvelope]:
     settings: Settings = state.settings
