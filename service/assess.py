@@ -154,11 +154,17 @@ async def run_assessment(
     structlog.contextvars.bind_contextvars(agent=persona.id, version=prompt.version, sha256=prompt.sha256)
     rendered = prompt.render(
         persona,
+        # Only what the caller sent: a version that declares no `as_of` still serves callers
+        # who do not send one, and refuses (400) those who do.
         {
-            "context": request.context,
-            "question": request.question,
-            "source": request.source,
-            "as_of": request.as_of.isoformat() if request.as_of else None,
+            name: value
+            for name, value in (
+                ("context", request.context),
+                ("question", request.question),
+                ("source", request.source),
+                ("as_of", request.as_of.isoformat() if request.as_of else None),
+            )
+            if value is not None
         },
     )
     spec = prompt.spec

@@ -253,3 +253,29 @@ async def test_json_mode_serves_providers_without_tool_calling(provider: StandIn
     assert sent["response_format"] == {"type": "json_object"}
     assert sent["model"] == "qwen2.5:14b", "ATTACHE_LLM_MODEL overrides the version's model"
     assert response.json()["assessment"] == VALID
+
+
+async def test_a_version_without_optional_variables_serves_callers_who_do_not_send_them(
+    provider: StandIn, registry_dir: Path, tmp_path: Path
+) -> None:
+    # Publish us-01 1.1.0 without `source` and `as_of`.
+    old = (registry_dir / "us-01" / "1.0.0.yaml").read_text()
+    start, end = old.index("  - name: source"), old.index("system: |")
+    new = old[:start] + old[end:]
+    new = new.replace(
+        '{% if source %} source="{{ source }}"{% endif %}{% if as_of %} as_of="{{ as_of }}"{% endif %}', ""
+    )
+    (registry_dir / "us-01" / "1.1.0.yaml").write_text(new)
+    lock = registry_dir / "registry.lock"
+    import hashlib
+
+    digest = hashlib.sha256(new.encode()).hexdigest()
+    lock.write_text(lock.read_text() + f"{digest}  us-01/1.1.0.yaml\n")
+    provider.push(Reply.completion(VALID))
+    app = create_app(settings_for(provider, tmp_path, registry_dir=str(registry_dir)))
+    async with AsyncTestClient(app=app) as client:
+        plain = await client.post("/assess", json={"agent": "us-01@1.1.0", "context": "Tariffs rose."})
+        assert plain.status_code == 200, plain.text
+        extra = await client.post("/assess", json={"agent": "us-01@1.1.0", "context": "x", "source": "Reuters"})
+    body = problem(extra, 400, "invalid_request")
+    assert "no variable(s) source" in body["detail"]
