@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import email.utils
+import hashlib
 import os
 import re
 import subprocess
@@ -267,8 +268,6 @@ async def test_a_version_without_optional_variables_serves_callers_who_do_not_se
     )
     (registry_dir / "us-01" / "1.1.0.yaml").write_text(new)
     lock = registry_dir / "registry.lock"
-    import hashlib
-
     digest = hashlib.sha256(new.encode()).hexdigest()
     lock.write_text(lock.read_text() + f"{digest}  us-01/1.1.0.yaml\n")
     provider.push(Reply.completion(VALID))
