@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest lock schemas cassettes cassettes-live bench-registry bench-assess bench-overload swagger-ui clean
+.PHONY: run test lint typecheck pytest lock schemas cassettes cassettes-live bench-registry bench bench-assess bench-overload swagger-ui clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,16 @@ cassettes: $(STAMP)
 cassettes-live: $(STAMP)
 	@test -n "$$OPENAI_API_KEY" || { echo "set OPENAI_API_KEY to an OpenAI key"; exit 1; }
 	$(BIN)/pytest tests/test_assess_cassettes.py -k typed_envelope --record-mode=rewrite
+
+# The performance table (docs/performance.md): needs wrk (apt-get install wrk); builds a
+# separate LiteLLM proxy venv in .bench/ on first use, as the peer to compare against.
+bench: $(STAMP) .bench/litellm/bin/litellm
+	$(BIN)/python benchmarks/bench.py
+
+.bench/litellm/bin/litellm: benchmarks/litellm-requirements.txt
+	$(PYTHON) -m venv .bench/litellm
+	.bench/litellm/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/litellm-requirements.txt
+	touch $@
 
 bench-assess: $(STAMP)
 	$(BIN)/python benchmarks/assess_overhead.py

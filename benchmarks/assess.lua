@@ -1,6 +1,8 @@
 -- wrk script: POST /assess with the body in $BODY_FILE; prints the count of each status.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+local auth = os.getenv("AUTH")
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 local f = io.open(os.getenv("BODY_FILE"), "r")
 wrk.body = f:read("*a")
 f:close()

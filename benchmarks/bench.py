@@ -1,0 +1,259 @@
+"""`make bench`: what Attaché adds on top of the model, against the peer a user would deploy.
+
+Everything runs in one go on this machine, over loopback, with the stand-in provider
+(tests/standin.py) as the model:
+
+1. added latency at concurrency 1: POST /assess vs the openai SDK sending the same request
+   straight to the stand-in (p50, p99 of the difference);
+2. throughput at 256 connections with 500 ms provider latency, with wrk, against the
+   Little's-law bound 256 / 0.5 s = 512 requests/s, and the error count;
+3. RSS of the service (all processes) at idle and with 256 in flight;
+4. start-to-ready with a 50-persona x 10-version registry (warm load cache);
+5. the same latency and throughput for LiteLLM proxy in front of the same stand-in, when
+   `.bench/litellm/bin/litellm` exists (`make bench` creates it from
+   benchmarks/litellm-requirements.txt).
+
+The service runs as in production: `attache serve --workers 2`. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.assess_overhead import captured_body, percentile  # noqa: E402
+from benchmarks.registry_load import generate, start_to_ready  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "300"))
+LOAD_SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
+CONNECTIONS = 256
+DELAY = 0.5
+LITELLM = ROOT / ".bench" / "litellm" / "bin" / "litellm"
+LITELLM_KEY = "sk-bench-litellm-master-0123456789abcdef"  # the proxy refuses to start without one
+
+
+def wait_ready(url: str, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready")
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its children (the uvicorn workers)."""
+    pids = [
+        pid,
+        *(int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()),
+    ]
+    total = 0
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    return total / 1024
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def standin(delay: float) -> tuple[Process, str]:
+    port = free_port()
+    args = [sys.executable, "-m", "tests.standin", "--port", str(port), "--delay", str(delay)]
+    return Process(args), f"http://127.0.0.1:{port}/v1"
+
+
+def attache(provider: str) -> tuple[Process, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": provider,
+        "OPENAI_API_KEY": "sk-bench",
+        "ATTACHE_WORKERS": "2",
+        "ATTACHE_MAX_INFLIGHT": str(CONNECTIONS),  # measure throughput, not shedding
+        "ATTACHE_RATE_LIMIT_PER_MINUTE": "0",
+        "ATTACHE_LOG_LEVEL": "warning",
+    }
+    process = Process([str(Path(sys.executable).with_name("attache")), "serve", "--port", str(port)], env)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(f"{base}/health/ready")
+    return process, base
+
+
+def litellm(provider: str, workdir: Path) -> tuple[Process, str]:
+    port = free_port()
+    config = workdir / "litellm.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "model_list": [
+                    {
+                        "model_name": "gpt-4o-2024-08-06",
+                        "litellm_params": {
+                            "model": "openai/gpt-4o-2024-08-06",
+                            "api_base": provider,
+                            "api_key": "sk-bench",
+                        },
+                    }
+                ]
+            }
+        )
+    )
+    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": LITELLM_KEY}
+    process = Process([str(LITELLM), "--config", str(config), "--port", str(port), "--num_workers", "2"], env)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(f"{base}/health/liveliness")
+    return process, base
+
+
+async def sequential(call: Any) -> list[float]:
+    for _ in range(30):
+        await call()
+    samples = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+async def latencies(provider: str, attache_base: str, litellm_base: str | None) -> dict[str, list[float]]:
+    body: Any = await captured_body()
+    direct = openai.AsyncOpenAI(base_url=provider, api_key="sk-bench", max_retries=0)
+    via_litellm = openai.AsyncOpenAI(base_url=litellm_base or provider, api_key=LITELLM_KEY, max_retries=0)
+    results: dict[str, list[float]] = {}
+    async with httpx.AsyncClient(base_url=attache_base, timeout=30) as http:
+
+        async def sdk() -> None:
+            await direct.chat.completions.create(**body)
+
+        async def assess() -> None:
+            (await http.post("/assess", json=JP01_SAMPLE_REQUEST)).raise_for_status()
+
+        async def proxy() -> None:
+            await via_litellm.chat.completions.create(**body)
+
+        results["sdk"] = await sequential(sdk)
+        results["attache"] = await sequential(assess)
+        if litellm_base:
+            results["litellm"] = await sequential(proxy)
+    await direct.close()
+    await via_litellm.close()
+    return results
+
+
+def wrk(url: str, body: dict[str, Any], workdir: Path, pid: int | None, auth: str = "") -> tuple[float, int, float]:
+    """Requests/s, non-2xx count, and the RSS sampled mid-run (MB) of `pid`'s tree."""
+    body_file = workdir / f"body-{abs(hash(url))}.json"
+    body_file.write_text(json.dumps(body))
+    args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{LOAD_SECONDS}s", "--timeout", "30s", "-s",
+            str(ROOT / "benchmarks" / "assess.lua"), url]  # fmt: skip
+    env = {**os.environ, "BODY_FILE": str(body_file), "AUTH": auth}
+    run = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+    time.sleep(LOAD_SECONDS / 2)
+    rss = tree_rss_mb(pid) if pid else float("nan")
+    report, _ = run.communicate()
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for status, n in re.findall(r"status (\d+): (\d+)", report) if not status.startswith("2"))
+    timeouts = re.search(r"timeout (\d+)", report)
+    return rate, errors + (int(timeouts.group(1)) if timeouts else 0), rss
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("make bench needs wrk: apt-get install wrk")
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        fast, fast_url = standin(0.0)
+        slow, slow_url = standin(DELAY)
+        services: list[Process] = []
+        try:
+            service, base = attache(fast_url)
+            services.append(service)
+            idle = tree_rss_mb(service.proc.pid)
+            proxy_base = None
+            if LITELLM.exists():
+                proxy, proxy_base = litellm(fast_url, workdir)
+                services.append(proxy)
+            found = asyncio.run(latencies(fast_url, base, proxy_base))
+            sdk = found["sdk"]
+
+            def added(name: str) -> str:
+                ours = found[name]
+                return (f"{statistics.median(ours) - statistics.median(sdk):.2f} ms / "
+                        f"{percentile(ours, 99) - percentile(sdk, 99):.2f} ms")  # fmt: skip
+
+            rows.append(("added latency p50 / p99, /assess (c=1)", added("attache")))
+            if proxy_base:
+                rows.append(("added latency p50 / p99, LiteLLM proxy (c=1)", added("litellm")))
+            for process in services:
+                process.stop()
+            services.clear()
+
+            service, base = attache(slow_url)
+            services.append(service)
+            rate, errors, rss = wrk(f"{base}/assess", JP01_SAMPLE_REQUEST, workdir, service.proc.pid)
+            rows.append(
+                (f"throughput, {CONNECTIONS} conns, 0.5 s provider (bound 512/s)", f"{rate:.0f} req/s, {errors} errors")
+            )
+            rows.append(("RSS idle / at 256 in flight (all workers)", f"{idle:.0f} MB / {rss:.0f} MB"))
+            if LITELLM.exists():
+                proxy, proxy_base = litellm(slow_url, workdir)
+                services.append(proxy)
+                captured = asyncio.run(captured_body())
+                url = f"{proxy_base}/v1/chat/completions"
+                rate, errors, _ = wrk(url, captured, workdir, None, auth=f"Bearer {LITELLM_KEY}")
+                rows.append((f"LiteLLM throughput, {CONNECTIONS} conns", f"{rate:.0f} req/s, {errors} errors"))
+        finally:
+            for process in [*services, fast, slow]:
+                process.stop()
+
+        registry, cache = workdir / "registry", workdir / "cache"
+        registry.mkdir()
+        generate(registry)
+        start_to_ready(registry, cache)  # warms the cache
+        ready = statistics.median(start_to_ready(registry, cache) for _ in range(3))
+        rows.append(("start-to-ready, 50 x 10 registry, warm cache", f"{ready * 1000:.0f} ms"))
+
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; attache serve --workers 2")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
