@@ -39,8 +39,6 @@ log = get_logger("attache.registry")
 class LoadCache:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
-        self.hits = 0
-        self.misses = 0
 
     @staticmethod
     def key(kind: str, content: bytes) -> str:
@@ -50,12 +48,9 @@ class LoadCache:
         if self.directory is None:
             return None
         try:
-            data = (self.directory / self.key(kind, content)).read_bytes()
+            return (self.directory / self.key(kind, content)).read_bytes()
         except OSError:
-            self.misses += 1
             return None
-        self.hits += 1
-        return data
 
     def put(self, kind: str, content: bytes, data: bytes) -> None:
         if self.directory is None:
