@@ -14,10 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -29,61 +26,25 @@ sys.path.insert(0, str(ROOT))
 
 import instructor  # noqa: E402
 
+from benchmarks.common import percentile, sequential, start_attache, start_standin  # noqa: E402
 from schemas import Assessment  # noqa: E402
 from service.registry import load_registry  # noqa: E402
 from service.settings import DEFAULT_REGISTRY_DIR  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
 from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
 from tests.scenarios import assessment  # noqa: E402
 from tests.standin import Reply, StandIn  # noqa: E402
 
-WARMUP = 30
 RUNS = int(os.environ.get("BENCH_RUNS", "300"))
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310
-                return
-        except OSError as exc:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args!r} exited") from exc
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} not ready")
-
-
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
 def main() -> None:
-    standin_port, service_port = free_port(), free_port()
-    standin = subprocess.Popen(
-        [sys.executable, "-m", "tests.standin", "--port", str(standin_port)], cwd=ROOT, stdout=subprocess.DEVNULL
-    )
-    env = {
-        **os.environ,
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{standin_port}/v1",
-        "OPENAI_API_KEY": "sk-bench",
-        "ATTACHE_LOG_LEVEL": "warning",
-        "ATTACHE_RATE_LIMIT_PER_MINUTE": "0",
-    }
-    service = subprocess.Popen(
-        [str(Path(sys.executable).with_name("attache")), "serve", "--port", str(service_port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    standin, provider = start_standin()
+    service, url = start_attache(provider)
     try:
-        wait_ready(f"http://127.0.0.1:{service_port}/health/ready", service)
-        results = asyncio.run(measure(env["OPENAI_BASE_URL"], f"http://127.0.0.1:{service_port}"))
+        results = asyncio.run(measure(provider, url))
     finally:
-        service.terminate()
-        standin.terminate()
-        service.wait(10)
-        standin.wait(10)
+        service.stop()
+        standin.stop()
 
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; {RUNS} sequential requests each")
     print(f"{'path':28} {'p50 ms':>8} {'p99 ms':>8}")
@@ -108,16 +69,10 @@ async def measure(provider_url: str, service_url: str) -> dict[str, list[float]]
             response = await http.post("/assess", json=JP01_SAMPLE_REQUEST)
             response.raise_for_status()
 
-        results = {}
-        for name, call in (("openai SDK -> stand-in", direct), ("POST /assess -> stand-in", via_attache)):
-            for _ in range(WARMUP):
-                await call()
-            samples = []
-            for _ in range(RUNS):
-                started = time.perf_counter()
-                await call()
-                samples.append((time.perf_counter() - started) * 1000)
-            results[name] = samples
+        results = {
+            "openai SDK -> stand-in": await sequential(direct, RUNS),
+            "POST /assess -> stand-in": await sequential(via_attache, RUNS),
+        }
     await sdk.close()
     return results
 

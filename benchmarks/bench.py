@@ -37,7 +37,8 @@ import openai
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.assess_overhead import captured_body, percentile  # noqa: E402
+from benchmarks.assess_overhead import captured_body  # noqa: E402
+from benchmarks.common import Process, percentile, rss_mb, sequential, start_attache, start_standin, wait_ready  # noqa: E402
 from benchmarks.registry_load import generate, start_to_ready  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
@@ -48,69 +49,6 @@ CONNECTIONS = 256
 DELAY = 0.5
 LITELLM = ROOT / ".bench" / "litellm" / "bin" / "litellm"
 LITELLM_KEY = "sk-bench-litellm-master-0123456789abcdef"  # the proxy refuses to start without one
-
-
-def wait_ready(url: str, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready")
-
-
-def tree_rss_mb(pid: int) -> float:
-    """RSS of a process and its children (the uvicorn workers)."""
-    pids = [
-        pid,
-        *(int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()),
-    ]
-    total = 0
-    for p in pids:
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-    return total / 1024
-
-
-class Process:
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def standin(delay: float) -> tuple[Process, str]:
-    port = free_port()
-    args = [sys.executable, "-m", "tests.standin", "--port", str(port), "--delay", str(delay)]
-    return Process(args), f"http://127.0.0.1:{port}/v1"
-
-
-def attache(provider: str) -> tuple[Process, str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "OPENAI_BASE_URL": provider,
-        "OPENAI_API_KEY": "sk-bench",
-        "ATTACHE_WORKERS": "2",
-        "ATTACHE_MAX_INFLIGHT": str(CONNECTIONS),  # measure throughput, not shedding
-        "ATTACHE_RATE_LIMIT_PER_MINUTE": "0",
-        "ATTACHE_LOG_LEVEL": "warning",
-    }
-    process = Process([str(Path(sys.executable).with_name("attache")), "serve", "--port", str(port)], env)
-    base = f"http://127.0.0.1:{port}"
-    wait_ready(f"{base}/health/ready")
-    return process, base
 
 
 def litellm(provider: str, workdir: Path) -> tuple[Process, str]:
@@ -135,19 +73,8 @@ def litellm(provider: str, workdir: Path) -> tuple[Process, str]:
     env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": LITELLM_KEY}
     process = Process([str(LITELLM), "--config", str(config), "--port", str(port), "--num_workers", "2"], env)
     base = f"http://127.0.0.1:{port}"
-    wait_ready(f"{base}/health/liveliness")
+    wait_ready(f"{base}/health/liveliness", process)
     return process, base
-
-
-async def sequential(call: Any) -> list[float]:
-    for _ in range(30):
-        await call()
-    samples = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        await call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
 
 
 async def latencies(provider: str, attache_base: str, litellm_base: str | None) -> dict[str, list[float]]:
@@ -166,10 +93,10 @@ async def latencies(provider: str, attache_base: str, litellm_base: str | None) 
         async def proxy() -> None:
             await via_litellm.chat.completions.create(**body)
 
-        results["sdk"] = await sequential(sdk)
-        results["attache"] = await sequential(assess)
+        results["sdk"] = await sequential(sdk, RUNS)
+        results["attache"] = await sequential(assess, RUNS)
         if litellm_base:
-            results["litellm"] = await sequential(proxy)
+            results["litellm"] = await sequential(proxy, RUNS)
     await direct.close()
     await via_litellm.close()
     return results
@@ -184,7 +111,7 @@ def wrk(url: str, body: dict[str, Any], workdir: Path, pid: int | None, auth: st
     env = {**os.environ, "BODY_FILE": str(body_file), "AUTH": auth}
     run = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
     time.sleep(LOAD_SECONDS / 2)
-    rss = tree_rss_mb(pid) if pid else float("nan")
+    rss = rss_mb(pid) if pid else float("nan")
     report, _ = run.communicate()
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for status, n in re.findall(r"status (\d+): (\d+)", report) if not status.startswith("2"))
@@ -198,13 +125,13 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        fast, fast_url = standin(0.0)
-        slow, slow_url = standin(DELAY)
+        fast, fast_url = start_standin(0.0)
+        slow, slow_url = start_standin(DELAY)
         services: list[Process] = []
         try:
-            service, base = attache(fast_url)
+            service, base = start_attache(fast_url, workers="2", max_inflight=str(CONNECTIONS))
             services.append(service)
-            idle = tree_rss_mb(service.proc.pid)
+            idle = rss_mb(service.proc.pid)
             proxy_base = None
             if LITELLM.exists():
                 proxy, proxy_base = litellm(fast_url, workdir)
@@ -224,7 +151,7 @@ def main() -> None:
                 process.stop()
             services.clear()
 
-            service, base = attache(slow_url)
+            service, base = start_attache(slow_url, workers="2", max_inflight=str(CONNECTIONS))
             services.append(service)
             rate, errors, rss = wrk(f"{base}/assess", JP01_SAMPLE_REQUEST, workdir, service.proc.pid)
             rows.append(

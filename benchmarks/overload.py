@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import free_port  # noqa: E402
+from benchmarks.common import percentile, rss_mb, start_attache, start_standin  # noqa: E402
 from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
 
 BOUND = int(os.environ.get("BENCH_BOUND", "64"))
@@ -37,60 +36,18 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
 PROVIDER_DELAY = 0.5
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready")
-
-
-def pct(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else float("nan")
-
-
 def main() -> None:
     wrk = shutil.which("wrk")
     if wrk is None:
         sys.exit("wrk is needed: apt-get install wrk")
-    standin_port, port = free_port(), free_port()
-    standin = subprocess.Popen(
-        [sys.executable, "-m", "tests.standin", "--port", str(standin_port), "--delay", str(PROVIDER_DELAY)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    env = {
-        **os.environ,
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{standin_port}/v1",
-        "OPENAI_API_KEY": "sk-bench",
-        "ATTACHE_MAX_INFLIGHT": str(BOUND),
-        "ATTACHE_RATE_LIMIT_PER_MINUTE": "0",
-        "ATTACHE_LOG_LEVEL": "warning",
-    }
-    service = subprocess.Popen(
-        [str(Path(sys.executable).with_name("attache")), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    standin, provider = start_standin(PROVIDER_DELAY)
+    service, base = start_attache(provider, max_inflight=str(BOUND))
     body = ROOT / "benchmarks" / ".body.json"
     body.write_text(json.dumps(JP01_SAMPLE_REQUEST))
     probes: list[tuple[int, float]] = []
     memory: list[float] = []
     try:
-        wait_ready(f"{base}/health/ready")
-        idle = rss_mb(service.pid)
+        idle = rss_mb(service.proc.pid)
         script = str(ROOT / "benchmarks" / "assess.lua")
         load = subprocess.Popen(
             [wrk, "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "-s", script, f"{base}/assess"],
@@ -106,7 +63,7 @@ def main() -> None:
                     started = time.perf_counter()
                     status = client.post("/assess", json=JP01_SAMPLE_REQUEST).status_code
                     probes.append((status, (time.perf_counter() - started) * 1000))
-                    memory.append(rss_mb(service.pid))
+                    memory.append(rss_mb(service.proc.pid))
                     time.sleep(0.2)
 
         prober = threading.Thread(target=probe)
@@ -115,10 +72,8 @@ def main() -> None:
         prober.join()
     finally:
         body.unlink(missing_ok=True)
-        service.terminate()
-        standin.terminate()
-        service.wait(30)
-        standin.wait(30)
+        service.stop()
+        standin.stop()
 
     statuses = {int(line.split()[1].rstrip(":")): int(line.split()[2]) for line in report.splitlines()
                 if line.startswith("status ")}  # fmt: skip
@@ -128,8 +83,10 @@ def main() -> None:
     other = sum(n for s, n in statuses.items() if s not in (200, 503))
     admitted, refused = statuses.get(200, 0) / SECONDS, statuses.get(503, 0) / SECONDS
     print(f"wrk responses: {statuses}; admitted {admitted:.1f}/s, shed {refused:.1f}/s, other {other}")
-    print(f"probe during load: {len(probes)} requests, {len(shed)} shed; shed latency p50 {pct(shed, 50):.1f} ms, "
-          f"p99 {pct(shed, 99):.1f} ms")  # fmt: skip
+    p50, p99 = percentile(shed, 50), percentile(shed, 99)
+    print(
+        f"probe during load: {len(probes)} requests, {len(shed)} shed; shed latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
     print(f"RSS MB: idle {idle:.1f}; under load first {memory[0]:.1f}, max {max(memory):.1f}, last {memory[-1]:.1f}")
     print("wrk latency (all responses):")
     print("\n".join(line for line in report.splitlines() if "Latency" in line or "%" in line))

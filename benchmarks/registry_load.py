@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,9 +21,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from service.registry import load_registry
-from service.registry.lock import Lock, sha256_file, write_lock
-from service.settings import DEFAULT_REGISTRY_DIR
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.registry import load_registry  # noqa: E402
+from service.registry.lock import Lock, sha256_file, write_lock  # noqa: E402
+from service.settings import DEFAULT_REGISTRY_DIR  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 PERSONAS = 50
 VERSIONS = 10
@@ -51,13 +54,6 @@ def generate(root: Path) -> None:
             path.write_text(text, encoding="utf-8")
             entries[f"{pid}/{path.name}"] = sha256_file(path)
     write_lock(root, Lock(entries))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start_to_ready(registry: Path, cache: Path) -> float:

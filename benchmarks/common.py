@@ -1,0 +1,103 @@
+"""What every benchmark needs: start processes, wait for them, time calls, read RSS."""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Process:
+    """A background process of the benchmark, quiet, stopped with SIGTERM (then SIGKILL)."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def wait_ready(url: str, process: Process | None = None, seconds: float = 90) -> None:
+    """Poll `url` until it answers below 500; fail early if `process` exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if process is not None and process.proc.poll() is not None:
+            raise RuntimeError(f"{process.proc.args!r} exited")
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready")
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else float("nan")
+
+
+async def sequential(call: Callable[[], Awaitable[object]], runs: int, warmup: int = 30) -> list[float]:
+    """Milliseconds of `runs` calls one after another, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        await call()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def rss_mb(pid: int) -> float:
+    """RSS of a process and its children (uvicorn workers), in MB."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    total = 0
+    for p in [pid, *map(int, children)]:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        if match := re.search(r"VmRSS:\s+(\d+)", status):
+            total += int(match.group(1))
+    return total / 1024
+
+
+def start_standin(delay: float = 0.0) -> tuple[Process, str]:
+    """The stand-in provider (tests/standin.py) answering every call after `delay` s; its base URL."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    args = [sys.executable, "-m", "tests.standin", "--port", str(port), "--delay", str(delay)]
+    return Process(args), f"http://127.0.0.1:{port}/v1"
+
+
+def start_attache(provider: str, **settings: str) -> tuple[Process, str]:
+    """`attache serve` on `provider`, rate limit off, quiet, ready; extra ATTACHE_* settings by name."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": provider,
+        "OPENAI_API_KEY": "sk-bench",
+        "ATTACHE_RATE_LIMIT_PER_MINUTE": "0",
+        "ATTACHE_LOG_LEVEL": "warning",
+        **{f"ATTACHE_{name.upper()}": value for name, value in settings.items()},
+    }
+    process = Process([str(Path(sys.executable).with_name("attache")), "serve", "--port", str(port)], env)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(f"{base}/health/ready", process)
+    return process, base
