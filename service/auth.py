@@ -36,8 +36,11 @@ def rate_limit_identity(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return caller_id(key) if key else get_remote_address(connection)  # type: ignore[arg-type]
 
 
-def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Litestar guard for the API routes; open when no keys are configured."""
+async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard for the API routes; open when no keys are configured.
+
+    Async on purpose: Litestar runs a sync guard in its thread pool, a thread hop per request.
+    """
     keys: frozenset[str] = connection.app.state.client_keys
     if not keys:
         return

@@ -11,6 +11,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
+import msgspec
 import structlog
 
 from service.settings import LogLevel
@@ -21,9 +22,24 @@ QUIET_LIBRARIES = ("httpx", "httpx2", "openai", "uvicorn.access", "vcr")
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
 ]
+
+
+def _dumps(event: Any, **_: Any) -> str:
+    """JSON with msgspec: ~5x faster than the standard library's; unknown types as `str()`."""
+    return msgspec.json.encode(event, enc_hook=str).decode()
+
+
+_JSON = structlog.processors.JSONRenderer(serializer=_dumps)
+
+
+class _NamedWriteLogger(structlog.WriteLogger):
+    """structlog's plain writer, with the `name` that `add_logger_name` reads."""
+
+    def __init__(self, file: Any, name: str = "") -> None:
+        super().__init__(file)
+        self.name = name
 
 
 class _CurrentStdout:
@@ -37,22 +53,29 @@ class _CurrentStdout:
 
 
 def configure_logging(level: LogLevel, stream: TextIO | None = None) -> None:
-    """JSON lines to stdout, or to `stream` (stderr for commands whose stdout is their output)."""
+    """JSON lines to stdout, or to `stream` (stderr for commands whose stdout is their output).
+
+    Our own events are rendered by structlog and written straight to the stream: two lines
+    per assessment through the standard library's records, handlers and formatter cost
+    ~0.8 ms of CPU (measured with `make bench-assess`). Other libraries' records go through
+    `logging`, rendered to the same JSON by the same processors.
+    """
     numeric = logging.getLevelNamesMapping()[level.upper()]
+    out = stream or _CurrentStdout()
     structlog.configure(
-        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_SHARED, structlog.stdlib.add_logger_name, structlog.processors.format_exc_info, _JSON],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        logger_factory=lambda *name: _NamedWriteLogger(out, *name),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(stream or _CurrentStdout())
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=_SHARED,
+            foreign_pre_chain=[*_SHARED, structlog.stdlib.add_logger_name],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
-                structlog.processors.JSONRenderer(ensure_ascii=False),
+                _JSON,
             ],
         )
     )

@@ -24,6 +24,7 @@ import email.utils
 import random
 import time
 
+import aiohttp
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
@@ -33,8 +34,23 @@ BACKOFF_CAP = 8.0
 TRANSIENT_STATUS = frozenset({408, 409, 429})
 
 
+def timed_out(exc: BaseException) -> bool:
+    """The provider call timed out; not a refused, reset or closed connection.
+
+    The openai SDK's aiohttp transport reports every aiohttp connection error (refused,
+    closed without an answer) as a connect *timeout*, hence `APITimeoutError`
+    (acknowledged in openai/openai-python#3594). The root cause tells them apart.
+    """
+    if not isinstance(exc, openai.APITimeoutError):
+        return False
+    cause = exc.__cause__
+    while cause is not None and not isinstance(cause, aiohttp.ClientError):
+        cause = cause.__cause__
+    return cause is None or isinstance(cause, TimeoutError)
+
+
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APITimeoutError):
+    if timed_out(exc):
         return False  # the deadline is what bounds waiting; a timed-out call is not retried
     if isinstance(exc, openai.APIConnectionError):
         return True

@@ -109,8 +109,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     llm_mode: Annotated[
         LLMMode,
         msgspec.Meta(
-            description="How the schema reaches the model: `tools` (tool calling), `tools_strict`, "
-            "`json_schema`, or `json` / `md_json` for providers without tool calling."
+            description="How the schema reaches the model: `tools` (tool calling), `tools_strict` (tool calling "
+            "with `strict: true`), `json_schema`, or `json` / `md_json` for providers without tool calling."
         ),
     ] = "tools"
     llm_timeout: Annotated[

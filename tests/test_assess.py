@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,8 +17,11 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from openai._utils import maybe_transform
+from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
 from service.app import create_app
+from service.provider import MODES
 from service.settings import Settings
 from tests.conftest import ATTACHE
 from tests.fixtures.news import JP01_SAMPLE_REQUEST, US_JAPAN_MINERALS
@@ -278,3 +282,39 @@ async def test_a_version_without_optional_variables_serves_callers_who_do_not_se
         extra = await client.post("/assess", json={"agent": "us-01@1.1.0", "context": "x", "source": "Reuters"})
     body = problem(extra, 400, "invalid_request")
     assert "no variable(s) source" in body["detail"]
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+async def test_every_mode_sends_exactly_what_the_sdks_create_would(
+    mode: str, provider: StandIn, tmp_path: Path
+) -> None:
+    # The provider posts the body itself, skipping `create`'s parameter transform (service.provider._post):
+    # that is only safe while the transform leaves our bodies unchanged.
+    tools = mode.startswith("tools")
+    provider.push(Reply.completion(VALID, as_content=not tools, finish_reason="tool_calls" if tools else "stop"))
+    async with AsyncTestClient(app=create_app(settings_for(provider, tmp_path, llm_mode=mode))) as client:
+        response = await client.post("/assess", json=JP01_SAMPLE_REQUEST)
+    assert response.status_code == 200, response.text
+    assert response.json()["assessment"] == VALID
+    received = provider.received[0]
+    assert received.headers["content-type"] == "application/json"
+    sent = received.json()
+    assert maybe_transform(sent, CompletionCreateParamsNonStreaming) == sent
+    assert ("tools" in sent) is tools
+    if tools:
+        assert sent["tools"][0]["function"].get("strict", False) is (mode == "tools_strict")
+
+
+def test_instructor_checks_a_response_model_for_async_validators_once() -> None:
+    # instructor imports the check by name into several modules; every binding must be the cached one.
+    from instructor.v2.validation import async_validators
+
+    import service.provider  # noqa: F401  (installs the cache)
+
+    cached = async_validators.reject_async_validators
+    assert hasattr(cached, "cache_info")
+    bindings = [
+        m for name, m in sys.modules.items() if name.startswith("instructor.") and hasattr(m, "reject_async_validators")
+    ]
+    assert len(bindings) >= 2
+    assert all(module.reject_async_validators is cached for module in bindings)
