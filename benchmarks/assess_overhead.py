@@ -6,7 +6,8 @@ Three processes on loopback: the stand-in provider (answers at once with JP-01's
 assessment), `attache serve`, and this client. The same request body the service sends is
 also sent straight to the stand-in with the openai SDK; the difference of the two latency
 distributions is what Attaché adds (routing, validation, prompt rendering, instructor
-parsing and validation, envelope encoding, HTTP). Prints figures; asserts nothing.
+parsing and validation, envelope encoding, HTTP); the service's CPU time per assessment is
+read from /proc. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def main() -> None:
     standin, provider = start_standin()
     service, url = start_attache(provider)
     try:
-        results = asyncio.run(measure(provider, url))
+        results, cpu_ms = asyncio.run(measure(provider, url, service.proc.pid))
     finally:
         service.stop()
         standin.stop()
@@ -55,9 +56,17 @@ def main() -> None:
         f"{'added by Attaché':28} {statistics.median(ours) - statistics.median(base):8.2f} "
         f"{percentile(ours, 99) - percentile(base, 99):8.2f}"
     )
+    print(f"service CPU per assessment (utime + stime): {cpu_ms:.2f} ms")
 
 
-async def measure(provider_url: str, service_url: str) -> dict[str, list[float]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` so far (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(provider_url: str, service_url: str, service_pid: int) -> tuple[dict[str, list[float]], float]:
+    """Latencies of both paths, and the service's CPU milliseconds per assessment."""
     body: Any = await captured_body()
     sdk = openai.AsyncOpenAI(base_url=provider_url, api_key="sk-bench", max_retries=0)
     async with httpx.AsyncClient(base_url=service_url, timeout=30) as http:
@@ -69,12 +78,13 @@ async def measure(provider_url: str, service_url: str) -> dict[str, list[float]]
             response = await http.post("/assess", json=JP01_SAMPLE_REQUEST)
             response.raise_for_status()
 
-        results = {
-            "openai SDK -> stand-in": await sequential(direct, RUNS),
-            "POST /assess -> stand-in": await sequential(via_attache, RUNS),
-        }
+        results = {"openai SDK -> stand-in": await sequential(direct, RUNS)}
+        await sequential(via_attache, 0)  # warm-up, outside the CPU reading
+        before = cpu_seconds(service_pid)
+        results["POST /assess -> stand-in"] = await sequential(via_attache, RUNS, warmup=0)
+        cpu_ms = (cpu_seconds(service_pid) - before) * 1000 / RUNS
     await sdk.close()
-    return results
+    return results, cpu_ms
 
 
 async def captured_body() -> dict[str, object]:

@@ -13,7 +13,9 @@ Everything runs in one go on this machine, over loopback, with the stand-in prov
    `.bench/litellm/bin/litellm` exists (`make bench` creates it from
    benchmarks/litellm-requirements.txt).
 
-The service runs as in production: `attache serve --workers 2`. Prints a table; asserts nothing.
+The service runs as in production: `attache serve` with the default settings (one worker,
+256 in flight, JSON logs at info, to /dev/null here). For comparison, the throughput and RSS
+of `--workers 2` are measured too. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def main() -> None:
         slow, slow_url = start_standin(DELAY)
         services: list[Process] = []
         try:
-            service, base = start_attache(fast_url, workers="2", max_inflight=str(CONNECTIONS))
+            service, base = start_attache(fast_url)
             services.append(service)
             idle = rss_mb(service.proc.pid)
             proxy_base = None
@@ -151,13 +153,24 @@ def main() -> None:
                 process.stop()
             services.clear()
 
-            service, base = start_attache(slow_url, workers="2", max_inflight=str(CONNECTIONS))
+            service, base = start_attache(slow_url)
             services.append(service)
             rate, errors, rss = wrk(f"{base}/assess", JP01_SAMPLE_REQUEST, workdir, service.proc.pid)
             rows.append(
                 (f"throughput, {CONNECTIONS} conns, 0.5 s provider (bound 512/s)", f"{rate:.0f} req/s, {errors} errors")
             )
-            rows.append(("RSS idle / at 256 in flight (all workers)", f"{idle:.0f} MB / {rss:.0f} MB"))
+            rows.append(("RSS idle / at 256 in flight", f"{idle:.0f} MB / {rss:.0f} MB"))
+            service.stop()
+            services.clear()
+
+            service, base = start_attache(slow_url, workers="2")
+            services.append(service)
+            idle = rss_mb(service.proc.pid)
+            rate, errors, rss = wrk(f"{base}/assess", JP01_SAMPLE_REQUEST, workdir, service.proc.pid)
+            rows.append(("  --workers 2: throughput", f"{rate:.0f} req/s, {errors} errors"))
+            rows.append(("  --workers 2: RSS idle / at 256 in flight (3 processes)", f"{idle:.0f} MB / {rss:.0f} MB"))
+            service.stop()
+            services.clear()
             if LITELLM.exists():
                 proxy, proxy_base = litellm(slow_url, workdir)
                 services.append(proxy)
@@ -176,7 +189,7 @@ def main() -> None:
         ready = statistics.median(start_to_ready(registry, cache) for _ in range(3))
         rows.append(("start-to-ready, 50 x 10 registry, warm cache", f"{ready * 1000:.0f} ms"))
 
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; attache serve --workers 2")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; attache serve (defaults: 1 worker)")
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

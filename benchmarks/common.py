@@ -85,7 +85,10 @@ def start_standin(delay: float = 0.0) -> tuple[Process, str]:
 
 
 def start_attache(provider: str, **settings: str) -> tuple[Process, str]:
-    """`attache serve` on `provider`, rate limit off, quiet, ready; extra ATTACHE_* settings by name."""
+    """`attache serve` on `provider`, rate limit off, ready; extra ATTACHE_* settings by name.
+
+    Logging stays at the production level (info); its lines go to /dev/null.
+    """
     from tests.conftest import free_port
 
     port = free_port()
@@ -94,7 +97,6 @@ def start_attache(provider: str, **settings: str) -> tuple[Process, str]:
         "OPENAI_BASE_URL": provider,
         "OPENAI_API_KEY": "sk-bench",
         "ATTACHE_RATE_LIMIT_PER_MINUTE": "0",
-        "ATTACHE_LOG_LEVEL": "warning",
         **{f"ATTACHE_{name.upper()}": value for name, value in settings.items()},
     }
     process = Process([str(Path(sys.executable).with_name("attache")), "serve", "--port", str(port)], env)

@@ -86,7 +86,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         msgspec.Meta(
             ge=1, description="Assessments in flight per worker; above it `/assess` answers 503 `overloaded` at once."
         ),
-    ] = 64
+    ] = 256
     max_body_bytes: Annotated[
         int,
         msgspec.Meta(ge=1024, description="Largest request body accepted, in bytes; above it 413 `payload_too_large`."),
