@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 "no model provider configured; /assess answers 503 until OPENAI_API_KEY or OPENAI_BASE_URL is set"
             )
         # Everything built so far (modules, registry, schemas, the SDK's types) lives as long as
-        # the process: out of the collector's sight, full collections under load cost ~40 % less.
+        # the process: out of the collector's sight, collections under load take ~40 % less time.
         gc.collect()
         gc.freeze()
 

@@ -168,7 +168,7 @@ class ModelProvider:
         self._create: Callable[..., Awaitable[Any]] = instructor.patch(create=self._call, mode=MODES[settings.llm_mode])
 
     def warm_up(self, response_models: list[type[BaseModel]]) -> None:
-        """Do at start-up what the first call would: ~0.6 s of lazy imports and schema building.
+        """Build at start-up what the first call would: instructor's tool schema per response model.
 
         Without it the first assessment of every worker pays that time on the event loop,
         stalling every other request the worker holds.
@@ -283,8 +283,8 @@ class ModelProvider:
         stdlib JSON; for our bodies (strings, numbers and the prebuilt tool schema) the
         transform changes nothing and cost ~20 % of the service's CPU per assessment
         (py-spy). The request still goes through the SDK's client: auth, base URL, timeout,
-        error mapping and the `ChatCompletion` parse. `tests/test_provider.py` checks the
-        transform is a no-op for every body we send.
+        error mapping and the `ChatCompletion` parse. `tests/test_assess.py` checks the
+        transform is a no-op for every body we send, in every mode.
         """
         return await self.client.post("/chat/completions", cast_to=ChatCompletion, content=msgspec.json.encode(body))
 

@@ -39,7 +39,8 @@ def timed_out(exc: BaseException) -> bool:
 
     The openai SDK's aiohttp transport reports every aiohttp connection error (refused,
     closed without an answer) as a connect *timeout*, hence `APITimeoutError`
-    (acknowledged in openai/openai-python#3594). The root cause tells them apart.
+    (acknowledged in openai/openai-python#3594). The aiohttp error in the cause chain tells
+    them apart.
     """
     if not isinstance(exc, openai.APITimeoutError):
         return False
