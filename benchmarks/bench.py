@@ -121,6 +121,17 @@ def wrk(url: str, body: dict[str, Any], workdir: Path, pid: int | None, auth: st
     return rate, errors + (int(timeouts.group(1)) if timeouts else 0), rss
 
 
+def under_load(provider: str, workdir: Path, **settings: str) -> tuple[float, int, float, float]:
+    """`attache serve` on `provider` under wrk: requests/s, errors, RSS idle and mid-run (MB)."""
+    service, base = start_attache(provider, **settings)
+    try:
+        idle = rss_mb(service.proc.pid)
+        rate, errors, rss = wrk(f"{base}/assess", JP01_SAMPLE_REQUEST, workdir, service.proc.pid)
+    finally:
+        service.stop()
+    return rate, errors, idle, rss
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("make bench needs wrk: apt-get install wrk")
@@ -133,7 +144,6 @@ def main() -> None:
         try:
             service, base = start_attache(fast_url)
             services.append(service)
-            idle = rss_mb(service.proc.pid)
             proxy_base = None
             if LITELLM.exists():
                 proxy, proxy_base = litellm(fast_url, workdir)
@@ -153,24 +163,11 @@ def main() -> None:
                 process.stop()
             services.clear()
 
-            service, base = start_attache(slow_url)
-            services.append(service)
-            rate, errors, rss = wrk(f"{base}/assess", JP01_SAMPLE_REQUEST, workdir, service.proc.pid)
-            rows.append(
-                (f"throughput, {CONNECTIONS} conns, 0.5 s provider (bound 512/s)", f"{rate:.0f} req/s, {errors} errors")
-            )
-            rows.append(("RSS idle / at 256 in flight", f"{idle:.0f} MB / {rss:.0f} MB"))
-            service.stop()
-            services.clear()
-
-            service, base = start_attache(slow_url, workers="2")
-            services.append(service)
-            idle = rss_mb(service.proc.pid)
-            rate, errors, rss = wrk(f"{base}/assess", JP01_SAMPLE_REQUEST, workdir, service.proc.pid)
-            rows.append(("  --workers 2: throughput", f"{rate:.0f} req/s, {errors} errors"))
-            rows.append(("  --workers 2: RSS idle / at 256 in flight (3 processes)", f"{idle:.0f} MB / {rss:.0f} MB"))
-            service.stop()
-            services.clear()
+            for label, settings in (("", {}), ("  --workers 2: ", {"workers": "2"})):
+                rate, errors, idle, rss = under_load(slow_url, workdir, **settings)
+                rows.append((f"{label}throughput, {CONNECTIONS} conns, 0.5 s provider (bound 512/s)",
+                             f"{rate:.0f} req/s, {errors} errors"))  # fmt: skip
+                rows.append((f"{label}RSS idle / at 256 in flight, all processes", f"{idle:.0f} MB / {rss:.0f} MB"))
             if LITELLM.exists():
                 proxy, proxy_base = litellm(slow_url, workdir)
                 services.append(proxy)
