@@ -58,31 +58,16 @@ class Scenario:
         return CASSETTES / f"{self.name}.yaml"
 
 
+def _news(name: str, body: dict[str, Any], usage: tuple[int, int]) -> Scenario:
+    """A desk answering a news item at once with its authored assessment `name`; re-recordable live."""
+    return Scenario(name, body, lambda: [Reply.completion(assessment(name), usage=usage)], live=True)
+
+
 SCENARIOS = [
-    Scenario(
-        "jp-01-us-japan-critical-minerals",
-        JP01_SAMPLE_REQUEST,
-        lambda: [Reply.completion(assessment("jp-01-us-japan-critical-minerals"), usage=(1893, 1688))],
-        live=True,
-    ),
-    Scenario(
-        "cn-01-rare-earth-export-controls",
-        CN01_REQUEST,
-        lambda: [Reply.completion(assessment("cn-01-rare-earth-export-controls"), usage=(1942, 1507))],
-        live=True,
-    ),
-    Scenario(
-        "kr-01-chip-equipment-waivers",
-        KR01_REQUEST,
-        lambda: [Reply.completion(assessment("kr-01-chip-equipment-waivers"), usage=(1876, 1455))],
-        live=True,
-    ),
-    Scenario(
-        "au-01-us-critical-minerals-framework",
-        AU01_REQUEST,
-        lambda: [Reply.completion(assessment("au-01-us-critical-minerals-framework"), usage=(1911, 1398))],
-        live=True,
-    ),
+    _news("jp-01-us-japan-critical-minerals", JP01_SAMPLE_REQUEST, (1893, 1688)),
+    _news("cn-01-rare-earth-export-controls", CN01_REQUEST, (1942, 1507)),
+    _news("kr-01-chip-equipment-waivers", KR01_REQUEST, (1876, 1455)),
+    _news("au-01-us-critical-minerals-framework", AU01_REQUEST, (1911, 1398)),
     Scenario(
         "reask-recovers",
         request("jp-01@canary", US_JAPAN_MINERALS, source="CSPAN", as_of="2025-10-28"),
