@@ -17,7 +17,7 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 from service.errors import PROBLEM_TYPE_BASE, Overloaded
 from service.metrics import metrics
 
-GATED = ("POST", "/assess")
+GATED_PATHS = frozenset({"/assess", "/assess/"})  # Litestar routes both to the same handler
 
 
 class Admission:
@@ -54,7 +54,8 @@ def admission_gate(app: ASGIApp, admission: Admission) -> ASGIApp:
         if (
             admission.in_flight >= admission.limit
             and scope["type"] == ScopeType.HTTP
-            and (scope.get("method"), scope["path"]) == GATED
+            and scope["path"] in GATED_PATHS
+            and scope.get("method") == "POST"
         ):
             metrics().shed.inc()
             body = msgspec.json.encode(

@@ -21,6 +21,8 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from schemas import SCHEMAS
 from service.admission import Admission, admission_gate
 from service.auth import rate_limit_identity
+from service.body import TypedBodyRequest
+from service.callers import CallerNames, caller_secret
 from service.errors import (
     AttacheError,
     InvalidRequest,
@@ -29,13 +31,14 @@ from service.errors import (
     http_exception_to_problem,
     unexpected_error_to_problem,
 )
+from service.keys import load_keys
 from service.logs import configure_logging, get_logger
 from service.metrics import record_start
 from service.openapi import StrictStructSchemaPlugin, assets_router, openapi_config
 from service.registry import Registry, load_registry
 from service.request_context import request_context
 from service.routes.agents import AgentController
-from service.routes.assess import assess, provide_provider
+from service.routes.assess import assess
 from service.routes.health import HealthController
 from service.routes.schemas import get_schema
 from service.settings import Settings
@@ -122,11 +125,13 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         current: Registry = app.state.registry
         record_start(len(current.personas), current.version_count, current.lock_digest)
         if not app.state.client_keys:
-            log.warning("ATTACHE_API_KEYS is not set: /assess and /agents are open to any caller")
+            log.warning(
+                "neither ATTACHE_API_KEYS nor ATTACHE_API_KEYS_FILE is set: /assess and /agents are open to any caller"
+            )
         if settings.provider_configured:
             from service.provider import ModelProvider  # the openai SDK: ~1.5 s of imports
 
-            app.state.provider = ModelProvider(settings)
+            app.state.provider = ModelProvider(settings, known_models=current.model_names)
             app.state.provider.warm_up(list(SCHEMAS.values()))
         else:
             log.warning(
@@ -143,14 +148,16 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if provider is not None:
             await provider.close()
 
+    # With ATTACHE_METRICS_PORT, /metrics is served on that port by `attache serve`, not here.
+    metrics_route = [] if settings.metrics_port else [MetricsController]
     app = Litestar(
-        route_handlers=[AgentController, HealthController, MetricsController, assess, get_schema, assets_router()],
+        route_handlers=[AgentController, HealthController, *metrics_route, assess, get_schema, assets_router()],
         dependencies={
             "registry": Provide(provide_registry, sync_to_thread=False),
-            "provider": Provide(provide_provider, sync_to_thread=False),
         },
         middleware=[http_metrics().middleware, *rate_limit(settings)],
-        request_max_body_size=settings.max_body_bytes,
+        request_max_body_size=settings.body_limit,
+        request_class=TypedBodyRequest,
         on_startup=[start],
         on_shutdown=[stop],
         plugins=[ProblemDetailsPlugin(), StrictStructSchemaPlugin()],
@@ -165,7 +172,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         state=State(
             {
                 "settings": settings,
-                "client_keys": settings.client_keys(),
+                "client_keys": load_keys(
+                    settings.api_keys, settings.api_keys_file, names=("ATTACHE_API_KEYS", "ATTACHE_API_KEYS_FILE")
+                ),
+                "callers": CallerNames(caller_secret(settings)),
                 "admission": Admission(settings.max_inflight),
             }
         ),

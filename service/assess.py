@@ -18,7 +18,7 @@ import structlog
 from pydantic import BaseModel
 
 from schemas import SCHEMAS, Assessment
-from service.errors import AttacheError, InvalidRequest
+from service.errors import PROVIDER_NOT_CONFIGURED, AttacheError, InvalidRequest, ProviderNotConfigured
 
 if TYPE_CHECKING:
     from service.provider import ModelAnswer
@@ -129,7 +129,8 @@ class Served:
     prompt: PromptVersion
 
 
-def new_request_id() -> str:
+def new_assessment_id() -> str:
+    """Always Attaché's own: the caller's X-Request-ID is kept for correlation, never used as a key."""
     return uuid.uuid4().hex
 
 
@@ -137,11 +138,16 @@ async def run_assessment(
     request: AssessRequest,
     *,
     registry: Registry,
-    provider: Completer,
+    provider: Completer | None,
     settings: Settings,
-    request_id: str | None = None,
+    assessment_id: str | None = None,
 ) -> Served:
+    """One assessment; every check of the request comes before the provider is needed.
+
+    `assessment_id` is always one Attaché generated (a fresh one when None).
+    """
     started = time.perf_counter()
+    assessment_id = assessment_id or new_assessment_id()
     if not request.context.strip():
         raise InvalidRequest("`context` is blank; send the news excerpt to assess", status=422)
     if len(request.context) > settings.max_context_chars:
@@ -151,7 +157,9 @@ async def run_assessment(
         )
     persona, prompt, label = registry.resolve(request.agent, request.version)
     # From here on the agent and version are registry-known: safe as labels, bound into every log line.
-    structlog.contextvars.bind_contextvars(agent=persona.id, version=prompt.version, sha256=prompt.sha256)
+    structlog.contextvars.bind_contextvars(
+        assessment_id=assessment_id, agent=persona.id, version=prompt.version, sha256=prompt.sha256
+    )
     rendered = prompt.render(
         persona,
         # Only what the caller sent: a version that declares no `as_of` still serves callers
@@ -167,6 +175,8 @@ async def run_assessment(
             if value is not None
         },
     )
+    if provider is None:
+        raise ProviderNotConfigured(PROVIDER_NOT_CONFIGURED)
     spec = prompt.spec
     m = metrics()
     outcome = "internal_error"
@@ -205,7 +215,7 @@ async def run_assessment(
         logger.debug("assessment text", context=request.context, assessment=answer.output.model_dump(mode="json"))
     assert isinstance(answer.output, Assessment)  # noqa: S101 - the registry only references assessment v1
     envelope = AssessmentEnvelope(
-        id=request_id or new_request_id(),
+        id=assessment_id,
         created_at=dt.datetime.now(dt.UTC),
         agent=AgentRef(persona.id, persona.spec.callsign, persona.spec.name, persona.spec.organization),
         prompt=PromptRef(prompt.version, label, prompt.sha256),

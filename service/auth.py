@@ -1,14 +1,13 @@
 """Client authentication: `Authorization: Bearer <key>` on the API routes.
 
-Keys come from `ATTACHE_API_KEYS` (a list or a mounted file). Each presented key is compared
-with every configured key in constant time, so neither a key's prefix nor its position in
-the list shows in the timing. A caller is known in logs and rate limits by a short hash of
-its key, never by the key.
+Keys come from `ATTACHE_API_KEYS` or `ATTACHE_API_KEYS_FILE` (`service.keys`). Each presented
+key is compared with every configured key in constant time, so neither a key's prefix nor its
+position in the list shows in the timing. A caller is known in logs, rate limits and the
+store by an HMAC of its key (`service.callers`), never by the key.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Any
 
@@ -16,6 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.rate_limit import get_remote_address
 
+from service.callers import CallerNames
 from service.errors import Unauthorized
 
 CHALLENGE = 'Bearer realm="attache"'
@@ -26,14 +26,11 @@ def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def caller_id(key: str) -> str:
-    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
 def rate_limit_identity(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    """Who a rate limit counts: the presented key's hash, else the client address."""
+    """Who a rate limit counts: the presented key's name, else the client address."""
     key = presented_key(connection)
-    return caller_id(key) if key else get_remote_address(connection)  # type: ignore[arg-type]
+    names: CallerNames = connection.app.state.callers
+    return names.of_key(key) if key else get_remote_address(connection)  # type: ignore[arg-type]
 
 
 async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -58,4 +55,5 @@ async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
         raise Unauthorized(
             "the API key is not valid", headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}
         )
-    connection.scope["state"]["caller"] = caller_id(key)  # read by the request log line
+    names: CallerNames = connection.app.state.callers
+    connection.scope["state"]["caller"] = names.of_key(key)  # read by the request log line

@@ -38,6 +38,16 @@ def _load(registry_dir: Path | None, *, check_lock: bool = True):  # type: ignor
         sys.exit(1)
 
 
+def _check_keys(settings: Settings) -> None:
+    """Refuse to start on a key source that is missing, unreadable, empty or weak (before any worker)."""
+    from service.keys import load_keys
+
+    try:
+        load_keys(settings.api_keys, settings.api_keys_file, names=("ATTACHE_API_KEYS", "ATTACHE_API_KEYS_FILE"))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group()
 @click.version_option(package_name="attache")
 def main() -> None:
@@ -57,6 +67,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     settings = _settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level)
     registry = _load(None)  # fail fast, with the registry's own messages, before any worker starts
+    _check_keys(settings)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -64,10 +75,12 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         "access_log": False,  # one `request` line per request comes from the app itself
         "timeout_graceful_shutdown": settings.shutdown_grace,  # SIGTERM: stop accepting, drain, exit
     }
-    from service.multiprocess import ENV, prepare_metrics_dir
+    from service.multiprocess import ENV, prepare_metrics_dir, start_metrics_server
 
     if settings.workers > 1 or os.environ.get(ENV):
         prepare_metrics_dir()  # before any worker (or this process) creates a metric
+    if settings.metrics_port:
+        start_metrics_server(settings.host, settings.metrics_port)
     if settings.workers == 1:
         from service.app import create_app
 
@@ -225,7 +238,7 @@ def assess(
         raise click.UsageError(str(exc)) from None
 
     async def run() -> str:
-        provider = ModelProvider(settings)
+        provider = ModelProvider(settings, known_models=loaded.model_names)
         try:
             served = await run_assessment(request, registry=loaded, provider=provider, settings=settings)
         finally:

@@ -3,10 +3,15 @@
 Title, opening judgement, numbered icon-headed layers with their points, the forward
 outlook, the closing, the literary echo, then the signature — taken from the registry,
 never from the model.
+
+The model's text is not trusted (a news item can talk it into writing anything), so every
+value the template prints is escaped: a link, image, autolink or HTML tag it wrote is shown
+as the text it is, never rendered, by CommonMark or GitHub-flavoured renderers alike.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -26,9 +31,21 @@ def _template() -> Template:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - Markdown for API callers, not HTML
+        autoescape=False,  # noqa: S701 - Markdown for API callers, not HTML: escaped by `finalize`
+        finalize=escape_markdown,
     )
     return environment.get_template("assessment.md.j2")
+
+
+# Backslash-escaped wherever they appear: the characters that open links and images (`[`,
+# `]`), raw HTML and autolinks (`<`, `>`), entities (`&`), code, emphasis and tables, and `\`
+# itself. GitHub's extended autolinks are broken apart: `://`, `www.` and `@` (e-mail).
+_MARKUP = re.compile(r"[\\`*_\[\]<>&|~@]|:(?=//)|(?<=www)\.", re.IGNORECASE)
+
+
+def escape_markdown(value: object) -> str:
+    """`value` as Markdown that renders back to exactly its text."""
+    return _MARKUP.sub(lambda match: "\\" + match.group(0), str(value))
 
 
 def flag(country: str) -> str:

@@ -39,6 +39,7 @@ class Metrics:
     tokens: Counter
     in_flight: Gauge
     shed: Counter
+    unrouted: Counter
     build_info: Gauge
     registry_personas: Gauge
     registry_versions: Gauge
@@ -87,6 +88,12 @@ def metrics() -> Metrics:
         shed=Counter(
             "attache_assessments_shed",
             "Assessments refused with 503 overloaded because ATTACHE_MAX_INFLIGHT were in flight.",
+        ),
+        unrouted=Counter(
+            "attache_http_unrouted_requests",
+            "Requests that matched no route (404) or no method of a route (405), by status; the HTTP "
+            "metrics count routed requests only.",
+            ["status_code"],
         ),
         build_info=Gauge(
             "attache_build_info", "Always 1; labels carry the build.", ["version", "python"], multiprocess_mode="max"

@@ -19,11 +19,23 @@ ENV_PREFIX = "ATTACHE_"
 DEFAULT_REGISTRY_DIR = Path(__file__).resolve().parent.parent / "registry"
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attache"
 
+
+def default_data_dir() -> str:
+    """`$XDG_DATA_HOME/attache`, read when settings are built (tests point it at a temporary folder)."""
+    return str(Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "attache")
+
+
+# The largest valid /assess body, when every character is sent as a JSON escape of a
+# surrogate pair (12 bytes): context + question (2,000) + source (200) + agent and version
+# (100 each), plus the keys. The default body limit is that with 25 % margin.
+ESCAPED_CHAR_BYTES = 12
+OTHER_TEXT_CHARS = 2_000 + 200 + 100 + 100
+
 LogLevel = Literal["debug", "info", "warning", "error"]
 LLMMode = Literal["tools", "tools_strict", "json_schema", "json", "md_json"]
 # The provider variables keep the names every OpenAI-compatible tool reads.
 ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
-SECRET_FIELDS = frozenset({"openai_api_key", "api_keys"})
+SECRET_FIELDS = frozenset({"openai_api_key", "api_keys", "caller_secret"})
 
 
 class SettingsError(ValueError):
@@ -39,10 +51,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     cache_dir: Annotated[
         str,
         msgspec.Meta(
-            description="Folder for the registry load cache (compiled templates); `off` disables it. "
-            "Only the service should be able to write it."
+            description="Folder for the registry load cache (start-up checks already passed: data, never code); "
+            "`off` disables it. A folder that other users can write is not used."
         ),
     ] = str(DEFAULT_CACHE_DIR)
+    data_dir: Annotated[
+        str,
+        msgspec.Meta(
+            description="Folder for what the service keeps between starts (the caller secret; the embedded store)."
+        ),
+    ] = msgspec.field(default_factory=default_data_dir)
     host: Annotated[str, msgspec.Meta(description="Interface `attache serve` binds to.")] = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535, description="TCP port `attache serve` listens on.")] = 8000
     workers: Annotated[
@@ -70,9 +88,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     api_keys: Annotated[
         str | None,
         msgspec.Meta(
-            description="Client API keys: comma-separated, or the path of a file with one key per line (a mounted "
-            "secret). When set, `/assess` and `/agents…` need `Authorization: Bearer <key>`. Unset: open, with a "
-            "warning at start-up."
+            description="Client API keys, comma-separated (each at least 32 characters). When set (or "
+            "ATTACHE_API_KEYS_FILE), `/assess` and `/agents…` need `Authorization: Bearer <key>`. Neither set: open, "
+            "with a warning at start-up."
+        ),
+    ] = None
+    api_keys_file: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Path of a file with one client key per line (a mounted secret). A missing, unreadable or "
+            "empty file stops start-up."
+        ),
+    ] = None
+    caller_secret: Annotated[
+        Annotated[str, msgspec.Meta(min_length=32)] | None,
+        msgspec.Meta(
+            description="Key of the HMAC that names callers in logs and the store (never the API key itself). "
+            "Unset: a random one is kept in ATTACHE_DATA_DIR. Every replica of a fleet must share one.",
         ),
     ] = None
     rate_limit_per_minute: Annotated[
@@ -88,9 +120,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         ),
     ] = 256
     max_body_bytes: Annotated[
-        int,
-        msgspec.Meta(ge=1024, description="Largest request body accepted, in bytes; above it 413 `payload_too_large`."),
-    ] = 1_048_576
+        Annotated[int, msgspec.Meta(ge=1024)] | None,
+        msgspec.Meta(
+            description="Largest request body accepted, in bytes; above it 413 `payload_too_large`. Unset: the "
+            "largest valid request at ATTACHE_MAX_CONTEXT_CHARS, fully JSON-escaped, plus 25 %.",
+        ),
+    ] = None
+    metrics_port: Annotated[
+        Annotated[int, msgspec.Meta(ge=1, le=65535)] | None,
+        msgspec.Meta(
+            description="Serve `/metrics` on this port of ATTACHE_HOST instead of the API port, so it need not be "
+            "exposed where the API is. Unset: `/metrics` on the API port.",
+        ),
+    ] = None
     openai_api_key: Annotated[
         str | None,
         msgspec.Meta(description="Provider API key. Never logged. Unset (and no base URL): `/assess` answers 503."),
@@ -105,6 +147,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     llm_model: Annotated[
         str | None,
         msgspec.Meta(description="Model for every assessment, overriding the prompt version's default."),
+    ] = None
+    llm_response_models: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Comma-separated model names a provider may report that become metric labels as they are, "
+            "beside every model the registry names and ATTACHE_LLM_MODEL; any other is counted as `other`."
+        ),
     ] = None
     llm_mode: Annotated[
         LLMMode,
@@ -147,14 +196,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         )
         return f"Settings({fields})"
 
-    def client_keys(self) -> frozenset[str]:
-        """The client API keys: the value itself, or the lines of the file it names."""
-        if not self.api_keys:
-            return frozenset()
-        source = self.api_keys
-        if "," not in source and Path(source).is_file():
-            source = Path(source).read_text(encoding="utf-8").replace("\n", ",")
-        return frozenset(key.strip() for key in source.split(",") if key.strip())
+    @property
+    def body_limit(self) -> int:
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        largest = (self.max_context_chars + OTHER_TEXT_CHARS) * ESCAPED_CHAR_BYTES + 1024
+        return largest * 5 // 4
 
     @property
     def cache_path(self) -> Path | None:
@@ -191,6 +238,10 @@ def settings_table() -> list[tuple[str, str, str]]:
             default = "the repository's `registry/`"
         elif field.name == "cache_dir":
             default = "`$XDG_CACHE_HOME/attache`, else `~/.cache/attache`"
+        elif field.name == "data_dir":
+            default = "`$XDG_DATA_HOME/attache`, else `~/.local/share/attache`"
+        elif field.name == "max_body_bytes":
+            default = f"derived ({defaults.body_limit} at the defaults)"
         elif default is None:
             default = "unset"
         rows.append((env_name(field.name), str(default), meta.description or ""))

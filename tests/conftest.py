@@ -53,6 +53,12 @@ def vcr_cassette_dir() -> str:
     return str(CASSETTES)
 
 
+@pytest.fixture(autouse=True)
+def _own_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test (and every process it starts) keeps its data in its own folder, never in ~."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
 @pytest.fixture
 def registry_dir(tmp_path: Path) -> Path:
     """A writable copy of the repository's registry."""
@@ -75,6 +81,15 @@ def app(settings: Settings) -> Litestar:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as client:
         yield client
+
+
+def problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    """Assert `response` is RFC 9457 problem details with `status` and `code`; return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code
+    return body
 
 
 def free_port() -> int:

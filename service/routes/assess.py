@@ -14,22 +14,15 @@ from litestar.params import JSONBody
 from service.admission import Admission
 from service.assess import AssessmentEnvelope, AssessRequest, Completer, Served, run_assessment
 from service.auth import require_api_key
-from service.errors import PROVIDER_NOT_CONFIGURED, ProviderNotConfigured
+from service.body import BODY_TYPE
 from service.markdown import render_markdown
 from service.openapi import problem_responses
 from service.registry import Registry
-from service.request_context import request_id_of
+from service.request_context import generated_request_id
 from service.settings import Settings
 
 MARKDOWN = "text/markdown"
 JSON = "application/json"
-
-
-def provide_provider(state: State) -> Completer:
-    provider: Completer | None = state.get("provider")
-    if provider is None:
-        raise ProviderNotConfigured(PROVIDER_NOT_CONFIGURED)
-    return provider
 
 
 def served_headers(served: Served) -> dict[str, str]:
@@ -57,19 +50,26 @@ def served_headers(served: Served) -> dict[str, str]:
     "`Sunset` and a `successor-version` link.",
     responses=problem_responses(400, 401, 404, 413, 422, 429, 502, 503, 504),
     guards=[require_api_key],
+    opt={BODY_TYPE: AssessRequest},
 )
 async def assess(
     request: Request[Any, Any, Any],
     data: JSONBody[AssessRequest],
     registry: NamedDependency[Registry],
-    provider: NamedDependency[Any],  # a Completer; Litestar cannot validate a Protocol
     state: State,
 ) -> Response[AssessmentEnvelope]:
     settings: Settings = state.settings
     admission: Admission = state.admission
+    # The provider is looked up inside run_assessment, after the request has validated: a
+    # malformed request is the caller's 400/422 on every pod, configured or not.
+    provider: Completer | None = state.get("provider")
     with admission.admit():
         served = await run_assessment(
-            data, registry=registry, provider=provider, settings=settings, request_id=request_id_of(request.scope)
+            data,
+            registry=registry,
+            provider=provider,
+            settings=settings,
+            assessment_id=generated_request_id(request.scope),
         )
     headers = served_headers(served)
     if request.accept.best_match([JSON, MARKDOWN], default=JSON) == MARKDOWN:
