@@ -25,16 +25,23 @@ class Admission:
         self.limit = limit
         self.in_flight = 0
 
-    @contextmanager
-    def admit(self) -> Iterator[None]:
+    def acquire(self) -> None:
+        """Take a slot, or refuse with 503 `overloaded`; pair with `release` (async work holds one)."""
         if self.in_flight >= self.limit:
             metrics().shed.inc()
             raise Overloaded(overloaded_detail(self.in_flight), headers={"Retry-After": "1"})
         self.in_flight += 1
+
+    def release(self) -> None:
+        self.in_flight -= 1
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        self.acquire()
         try:
             yield
         finally:
-            self.in_flight -= 1
+            self.release()
 
 
 def overloaded_detail(in_flight: int) -> str:

@@ -21,6 +21,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from schemas import SCHEMAS
 from service.admission import Admission, admission_gate
 from service.auth import rate_limit_identity
+from service.background import Background
 from service.body import TypedBodyRequest
 from service.callers import CallerNames, caller_secret
 from service.errors import (
@@ -31,17 +32,21 @@ from service.errors import (
     http_exception_to_problem,
     unexpected_error_to_problem,
 )
-from service.keys import load_keys
+from service.keys import configured_keys
 from service.logs import configure_logging, get_logger
 from service.metrics import record_start
 from service.openapi import StrictStructSchemaPlugin, assets_router, openapi_config
 from service.registry import Registry, load_registry
 from service.request_context import request_context
+from service.response_cache import ResponseCache
 from service.routes.agents import AgentController
 from service.routes.assess import assess
+from service.routes.assessments import AssessmentController
 from service.routes.health import HealthController
 from service.routes.schemas import get_schema
 from service.settings import Settings
+from service.store import Store
+from service.store.database import create_engine, database_url
 
 log = get_logger("attache")
 
@@ -104,12 +109,30 @@ def rate_limit(settings: Settings) -> list[DefineMiddleware]:
     return [config.middleware]
 
 
+async def start_store(app: Litestar, settings: Settings) -> None:
+    """Open the store (SQLite by default), its response cache and its background work.
+
+    A database that cannot be reached does not stop start-up (plain assessments are still
+    answered); one at a revision this release does not know does.
+    """
+    url = database_url(settings)
+    store = Store(create_engine(url, pool_size=min(settings.max_inflight, 20)))
+    await store.open()
+    log.info("store", store=store.location, revision=store.revision, available=store.available)
+    app.state.store = store
+    if settings.response_cache_ttl:
+        app.state.response_cache = ResponseCache(store, settings.response_cache_ttl)
+    app.state.background = Background(store, settings)
+    app.state.background.start()
+
+
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Litestar:
     """Build the app; the registry is loaded (and validated) at start-up unless given."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    client_keys, admin_keys = configured_keys(settings)
 
-    def start(app: Litestar) -> None:
+    async def start(app: Litestar) -> None:
         if registry is not None:
             app.state.registry = registry
         else:
@@ -137,6 +160,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
             log.warning(
                 "no model provider configured; /assess answers 503 until OPENAI_API_KEY or OPENAI_BASE_URL is set"
             )
+        await start_store(app, settings)
         # Everything built so far (modules, registry, schemas, the SDK's types) lives as long as
         # the process: out of the collector's sight, collections under load take ~40 % less time.
         gc.collect()
@@ -144,14 +168,28 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
 
     async def stop(app: Litestar) -> None:
         gc.unfreeze()
+        background: Background | None = app.state.get("background")
+        if background is not None:
+            await background.stop(settings.shutdown_grace)
         provider = app.state.get("provider")
         if provider is not None:
             await provider.close()
+        store: Store | None = app.state.get("store")
+        if store is not None:
+            await store.close()
 
     # With ATTACHE_METRICS_PORT, /metrics is served on that port by `attache serve`, not here.
     metrics_route = [] if settings.metrics_port else [MetricsController]
     app = Litestar(
-        route_handlers=[AgentController, HealthController, *metrics_route, assess, get_schema, assets_router()],
+        route_handlers=[
+            AgentController,
+            AssessmentController,
+            HealthController,
+            *metrics_route,
+            assess,
+            get_schema,
+            assets_router(),
+        ],
         dependencies={
             "registry": Provide(provide_registry, sync_to_thread=False),
         },
@@ -172,9 +210,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         state=State(
             {
                 "settings": settings,
-                "client_keys": load_keys(
-                    settings.api_keys, settings.api_keys_file, names=("ATTACHE_API_KEYS", "ATTACHE_API_KEYS_FILE")
-                ),
+                "client_keys": client_keys | admin_keys,
+                "admin_keys": admin_keys,
                 "callers": CallerNames(caller_secret(settings)),
                 "admission": Admission(settings.max_inflight),
             }

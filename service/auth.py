@@ -9,6 +9,7 @@ store by an HMAC of its key (`service.callers`), never by the key.
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -33,13 +34,36 @@ def rate_limit_identity(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return names.of_key(key) if key else get_remote_address(connection)  # type: ignore[arg-type]
 
 
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: `name` scopes what they see and their idempotency keys; admins see all."""
+
+    name: str
+    admin: bool
+
+
+def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    """The caller the guard verified (or, in open mode, named by address)."""
+    caller: Caller = connection.scope["state"]["attache_caller"]
+    return caller
+
+
 async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Litestar guard for the API routes; open when no keys are configured.
 
     Async on purpose: Litestar runs a sync guard in its thread pool, a thread hop per request.
     """
-    keys: frozenset[str] = connection.app.state.client_keys
+    state = connection.app.state
+    keys: frozenset[str] = state.client_keys
+    names: CallerNames = state.callers
     if not keys:
+        # Open mode: everyone sees everything (the start-up warning says so).
+        caller = Caller(names.of_address(client_address(connection)), admin=True)
+        connection.scope["state"]["attache_caller"] = caller
         return
     key = presented_key(connection)
     if key is None:
@@ -48,12 +72,15 @@ async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
             headers={"WWW-Authenticate": CHALLENGE},
         )
     presented = key.encode()
-    matched = False
+    matched = admin = False
     for candidate in keys:  # no early exit: every key is compared
-        matched |= hmac.compare_digest(presented, candidate.encode())
+        equal = hmac.compare_digest(presented, candidate.encode())
+        matched |= equal
+        admin |= equal and candidate in state.admin_keys
     if not matched:
         raise Unauthorized(
             "the API key is not valid", headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}
         )
-    names: CallerNames = connection.app.state.callers
-    connection.scope["state"]["caller"] = names.of_key(key)  # read by the request log line
+    caller = Caller(names.of_key(key), admin=admin)
+    connection.scope["state"]["attache_caller"] = caller
+    connection.scope["state"]["caller"] = caller.name  # read by the request log line

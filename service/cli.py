@@ -40,12 +40,46 @@ def _load(registry_dir: Path | None, *, check_lock: bool = True):  # type: ignor
 
 def _check_keys(settings: Settings) -> None:
     """Refuse to start on a key source that is missing, unreadable, empty or weak (before any worker)."""
-    from service.keys import load_keys
+    from service.keys import configured_keys
 
     try:
-        load_keys(settings.api_keys, settings.api_keys_file, names=("ATTACHE_API_KEYS", "ATTACHE_API_KEYS_FILE"))
+        configured_keys(settings)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _prepare_store(settings: Settings, *, required: bool = False) -> str | None:
+    """Bring the store's schema to this release's head; exit naming the problem if it cannot be.
+
+    An unreachable database stops only `attache db upgrade` (`required`); `serve` starts
+    without it (plain assessments are still answered) and keeps trying.
+    """
+    import asyncio
+
+    from service.store.database import StoreSchemaError, create_engine, database_url, describe, prepare_schema
+
+    try:
+        url = database_url(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def run() -> str:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with asyncio.timeout(60):
+                return await prepare_schema(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except StoreSchemaError as exc:
+        raise click.ClickException(f"{describe(url)}: {exc}") from None
+    except Exception as exc:
+        if required:
+            raise click.ClickException(f"{describe(url)}: cannot reach the database ({type(exc).__name__})") from None
+        click.echo(f"warning: {describe(url)} cannot be reached ({type(exc).__name__}); starting without it", err=True)
+        return None
 
 
 @click.group()
@@ -68,6 +102,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     configure_logging(settings.log_level)
     registry = _load(None)  # fail fast, with the registry's own messages, before any worker starts
     _check_keys(settings)
+    _prepare_store(settings)  # once, before the workers: they would race to migrate a new SQLite file
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -181,6 +216,21 @@ def diff(registry_dir: Path | None, agent: str, old: str, new: str) -> None:
     except AttacheError as exc:
         raise click.ClickException(exc.detail) from None
     click.echo("".join(diff_versions(before, after)), nl=False)
+
+
+@main.group()
+def db() -> None:
+    """The assessment store: SQLite in ATTACHE_DATA_DIR, or ATTACHE_DATABASE_URL."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Migrate the store to this release's schema (start-up does it too; a chart runs it as a hook)."""
+    from service.store.database import HEAD, database_url, describe
+
+    settings = _settings()
+    revision = _prepare_store(settings, required=True)
+    click.echo(f"{describe(database_url(settings))} is at migration {revision} (this release's head: {HEAD})")
 
 
 @main.command()

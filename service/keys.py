@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from service.settings import SettingsError
+from service.settings import Settings, SettingsError
 
 MIN_KEY_CHARS = 32
 # What a Bearer token can carry (RFC 6750 b64token, loosened to printable ASCII): a key with a
@@ -71,3 +71,12 @@ def _checked(entries: list[str], where: str, unit: str) -> frozenset[str]:
     if not keys:
         raise SettingsError(f"{where}: holds no key; remove the setting to run open, or add a key ({GENERATE})")
     return frozenset(keys)
+
+
+def configured_keys(settings: Settings) -> tuple[frozenset[str], frozenset[str]]:
+    """(client keys, admin keys); admin keys call the API too, and see every caller's assessments."""
+    clients = load_keys(settings.api_keys, settings.api_keys_file, names=("ATTACHE_API_KEYS", "ATTACHE_API_KEYS_FILE"))
+    admins = load_keys(
+        settings.admin_keys, settings.admin_keys_file, names=("ATTACHE_ADMIN_KEYS", "ATTACHE_ADMIN_KEYS_FILE")
+    )
+    return clients, admins

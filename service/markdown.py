@@ -15,12 +15,15 @@ import re
 from functools import cache
 from pathlib import Path
 
+import msgspec
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template
+from litestar import Response
 
 from schemas import Assessment
-from service.registry import Persona
+from service.registry import Persona, Registry
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+MARKDOWN = "text/markdown"
 
 
 @cache
@@ -55,10 +58,21 @@ def flag(country: str) -> str:
 
 def render_markdown(assessment: Assessment, persona: Persona) -> str:
     spec = persona.spec
-    return _template().render(
-        a=assessment,
-        flag=flag(spec.country),
-        callsign=spec.callsign,
-        name=spec.name,
-        organization=spec.organization,
-    )
+    return _render(assessment, flag(spec.country), spec.callsign, spec.name, spec.organization)
+
+
+def _render(assessment: Assessment, flag: str, callsign: str, name: str, organization: str) -> str:
+    return _template().render(a=assessment, flag=flag, callsign=callsign, name=name, organization=organization)
+
+
+def markdown_response(envelope_json: bytes, registry: Registry, headers: dict[str, str]) -> Response[str]:
+    """A kept envelope as Markdown, signed from the registry (from the envelope for a persona since removed)."""
+    envelope = msgspec.json.decode(envelope_json)
+    assessment = Assessment.model_validate(envelope["assessment"])
+    agent = envelope["agent"]
+    persona = registry.personas.get(agent["id"])
+    if persona is not None:
+        text = render_markdown(assessment, persona)
+    else:
+        text = _render(assessment, "", agent["callsign"], agent["name"], agent["organization"])
+    return Response(text, media_type=f"{MARKDOWN}; charset=utf-8", headers=headers)

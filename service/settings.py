@@ -35,7 +35,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LLMMode = Literal["tools", "tools_strict", "json_schema", "json", "md_json"]
 # The provider variables keep the names every OpenAI-compatible tool reads.
 ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
-SECRET_FIELDS = frozenset({"openai_api_key", "api_keys", "caller_secret"})
+SECRET_FIELDS = frozenset({"openai_api_key", "api_keys", "admin_keys", "caller_secret", "database_url"})
 
 
 class SettingsError(ValueError):
@@ -100,6 +100,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             "empty file stops start-up."
         ),
     ] = None
+    admin_keys: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Admin keys, comma-separated (same rules as ATTACHE_API_KEYS): they call the API like client "
+            "keys and also see every caller's assessments under `/assessments`."
+        ),
+    ] = None
+    admin_keys_file: Annotated[
+        str | None,
+        msgspec.Meta(description="Path of a file with one admin key per line (same rules as ATTACHE_API_KEYS_FILE)."),
+    ] = None
     caller_secret: Annotated[
         Annotated[str, msgspec.Meta(min_length=32)] | None,
         msgspec.Meta(
@@ -107,6 +118,43 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             "Unset: a random one is kept in ATTACHE_DATA_DIR. Every replica of a fleet must share one.",
         ),
     ] = None
+    database_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The store for a fleet: `postgresql://user:password@host:5432/db`. Unset: SQLite in "
+            "ATTACHE_DATA_DIR, created on first start. Never logged."
+        ),
+    ] = None
+    retention_days: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0, description="Days an assessment is kept; older ones are purged in the background. 0 keeps them all."
+        ),
+    ] = 30
+    store_text: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Keep what callers sent (`context`, `question`, `source`, `as_of`) with each assessment, so "
+            "it can be replayed; false keeps only its sha256."
+        ),
+    ] = True
+    response_cache_ttl: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            description="Seconds an identical request (same prompt sha256, schema, model, temperature and variables) "
+            "is answered from the store with no model call; 0 turns the cache off.",
+        ),
+    ] = 3600
+    async_lease_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            ge=1,
+            le=3600,
+            description="An async assessment's lease: its worker renews it while it runs; one not renewed for this "
+            "long (the worker died) is marked `interrupted` by any worker's sweep.",
+        ),
+    ] = 30.0
     rate_limit_per_minute: Annotated[
         int,
         msgspec.Meta(

@@ -115,6 +115,29 @@ def wait_until_up(url: str, *, logs: list[Path], procs: list[subprocess.Popen[An
             time.sleep(0.1)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server for the session (tests.servers.PostgresServer)."""
+    from tests.servers import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind the store runs on, as ATTACHE_DATABASE_URL takes it."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'attache.db'}"
+    server = request.getfixturevalue("postgres")
+    url: str = server.database()
+    return url
+
+
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
     """`attache serve` as a real process on a free loopback port; yields its base URL."""

@@ -165,6 +165,7 @@ async def test_fault_matrix(fault: Fault, tmp_path: Path, capsys: pytest.Capture
             llm_timeout=DEADLINE,
             llm_reasks=2,
             llm_transport_retries=2,
+            response_cache_ttl=0,  # the healthy-after request must reach the provider
             **fault.settings,
         )
         async with AsyncTestClient(app=create_app(settings), timeout=30) as client:
@@ -236,7 +237,9 @@ async def test_a_provider_cannot_create_metric_series_by_naming_models() -> None
     replies.append(Reply.completion(VALID, model="<b>not a name</b>"))
     with StandIn() as provider:
         provider.push(*replies)
-        settings = Settings(cache_dir="off", openai_base_url=provider.base_url, openai_api_key=KEY)
+        settings = Settings(
+            cache_dir="off", openai_base_url=provider.base_url, openai_api_key=KEY, response_cache_ttl=0
+        )
         async with AsyncTestClient(app=create_app(settings)) as client:
             envelopes = [(await client.post("/assess", json=JP01_SAMPLE_REQUEST)).json() for _ in replies]
             metrics = (await client.get("/metrics")).text

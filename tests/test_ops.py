@@ -78,7 +78,9 @@ async def test_metrics_after_real_traffic_pass_promtool_check_metrics(tmp_path: 
     with StandIn() as provider:
         provider.push(Reply.completion(assessment("jp-01-us-japan-critical-minerals")))
         provider.push(Reply.error(503, "overloaded", "server_error", headers={"retry-after": "120"}))
-        settings = Settings(cache_dir="off", openai_base_url=provider.base_url, openai_api_key="sk-test")
+        settings = Settings(
+            cache_dir="off", openai_base_url=provider.base_url, openai_api_key="sk-test", response_cache_ttl=0
+        )
         async with AsyncTestClient(app=create_app(settings)) as client:
             assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST)).status_code == 200
             assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST)).status_code == 503
@@ -120,6 +122,7 @@ def scraped_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
             "OPENAI_BASE_URL": f"http://127.0.0.1:{standin_port}/v1",
             "OPENAI_API_KEY": "sk-test",
             "ATTACHE_CACHE_DIR": str(tmp_path / "cache"),
+            "ATTACHE_RESPONSE_CACHE_TTL": "0",  # every request reaches the stand-in, as the alerts expect
         }
         start("attache", ATTACHE, "serve", "--port", str(service_port), env=env)
         service = f"http://127.0.0.1:{service_port}"
