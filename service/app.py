@@ -45,8 +45,8 @@ from service.routes.assessments import AssessmentController
 from service.routes.health import HealthController
 from service.routes.schemas import get_schema
 from service.settings import Settings
-from service.store import Store
-from service.store.database import create_engine, database_url
+from service.store import Store, open_store
+from service.store.database import database_url
 
 log = get_logger("attache")
 
@@ -115,9 +115,7 @@ async def start_store(app: Litestar, settings: Settings) -> None:
     A database that cannot be reached does not stop start-up (plain assessments are still
     answered); one at a revision this release does not know does.
     """
-    url = database_url(settings)
-    store = Store(create_engine(url, pool_size=min(settings.max_inflight, 20)))
-    await store.open()
+    store = await open_store(database_url(settings), pool_size=min(settings.max_inflight, 20))
     log.info("store", store=store.location, revision=store.revision, available=store.available)
     app.state.store = store
     if settings.response_cache_ttl:

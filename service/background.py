@@ -55,6 +55,8 @@ class Background:
         self._loops: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
+        if not self.store.enabled:
+            return  # ATTACHE_DATABASE_URL=off: nothing is kept, so nothing to renew, sweep or purge
         lease = self.settings.async_lease_seconds
         self._loops = [
             asyncio.create_task(self._every(lease / 3, self._renew), name="attache-renew"),

@@ -56,12 +56,23 @@ def _prepare_store(settings: Settings, *, required: bool = False) -> str | None:
     """
     import asyncio
 
-    from service.store.database import StoreSchemaError, create_engine, database_url, describe, prepare_schema
+    from service.store.database import (
+        OFF,
+        StoreSchemaError,
+        create_engine,
+        database_url,
+        describe,
+        prepare_schema,
+    )
 
     try:
         url = database_url(settings)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    if url == OFF:
+        if required:
+            raise click.ClickException("ATTACHE_DATABASE_URL is `off`: there is no store to upgrade")
+        return None
 
     async def run() -> str:
         engine = create_engine(url, pool_size=1)

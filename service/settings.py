@@ -122,7 +122,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         str | None,
         msgspec.Meta(
             description="The store for a fleet: `postgresql://user:password@host:5432/db`. Unset: SQLite in "
-            "ATTACHE_DATA_DIR, created on first start. Never logged."
+            "ATTACHE_DATA_DIR, created on first start. `off`: keep nothing (no results by id, idempotency, async "
+            "work or response cache). Never logged."
         ),
     ] = None
     retention_days: Annotated[

@@ -11,7 +11,6 @@ way but cannot switch user, which is why this is done here.)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -56,7 +55,8 @@ class PostgresServer:
 
     def __init__(self) -> None:
         self.initdb = require("initdb", "postgresql")
-        self.pg_ctl = str(Path(self.initdb).with_name("pg_ctl"))
+        self.bin = Path(self.initdb).resolve().parent  # the cluster's own tools, beside initdb
+        self.pg_ctl = str(self.bin / "pg_ctl")
         self.root = Path(tempfile.mkdtemp(prefix="attache-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -88,19 +88,11 @@ class PostgresServer:
 
     def database(self) -> str:
         """A new, empty database; its URL."""
-        import asyncpg
-
         self._count += 1
         name = f"attache_test_{os.getpid()}_{self._count}"
-
-        async def create() -> None:
-            connection = await asyncpg.connect(self.url())
-            try:
-                await connection.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await connection.close()
-
-        asyncio.run(create())
+        createdb = str(self.bin / "createdb")
+        command = [createdb, "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, name]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
         return self.url(name)
 
 

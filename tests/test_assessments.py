@@ -260,3 +260,43 @@ async def test_a_store_promise_without_a_store_is_503(provider: StandIn, tmp_pat
         assert ready["store"]["available"] is False
         metrics = samples((await client.get("/metrics")).text)
     assert value(metrics, "attache_store_errors_total", operation="record") >= 1, "the unkept answer is counted"
+
+
+async def test_a_database_that_comes_back_is_used_again_without_a_restart(provider: StandIn) -> None:
+    from tests.servers import PostgresServer
+
+    server = PostgresServer()  # its own server: this test stops it
+    server.start()
+    try:
+        app = create_app(settings_for(provider, server.database()))
+        async with AsyncTestClient(app=app) as client:
+            assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST, headers=auth("alice"))).status_code == 200
+            server.stop()
+            down = await client.post("/assess", json=CN01_REQUEST, headers=auth("alice"))
+            assert down.status_code == 200, "a plain request is answered while the database is down"
+            promise = {**auth("alice"), "Idempotency-Key": "while-down"}
+            problem(await client.post("/assess", json=CN01_REQUEST, headers=promise), 503, "store_unavailable")
+            assert (await client.get("/health/ready")).json()["store"]["available"] is False
+            server.start()
+            assert (await client.get("/health/ready")).json()["store"]["available"] is True, "noticed by the probe"
+            again = await client.post("/assess", json=CN01_REQUEST, headers=promise)
+            assert again.status_code == 200
+            kept = await client.get(f"/assessments/{again.json()['id']}", headers=auth("alice"))
+            assert kept.content == again.content
+            ids = [a["id"] for a in (await client.get("/assessments", headers=auth("alice"))).json()["assessments"]]
+        assert down.json()["id"] not in ids, "the answer given while down was not kept (and was counted)"
+        assert len(ids) == 2
+    finally:
+        server.close()
+
+
+async def test_off_keeps_nothing_and_says_so(provider: StandIn) -> None:
+    async with AsyncTestClient(app=create_app(settings_for(provider, "off"))) as client:
+        before = value(samples((await client.get("/metrics")).text), "attache_store_errors_total")
+        assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST, headers=auth("alice"))).status_code == 200
+        headers = {**auth("alice"), "Prefer": "respond-async"}
+        problem(await client.post("/assess", json=JP01_SAMPLE_REQUEST, headers=headers), 503, "store_unavailable")
+        store = (await client.get("/health/ready")).json()["store"]
+        metrics = samples((await client.get("/metrics")).text)
+    assert store["backend"] == "off"
+    assert value(metrics, "attache_store_errors_total") == before, "keeping nothing on purpose is not an error"

@@ -35,8 +35,14 @@ class StoreSchemaError(RuntimeError):
     """The database cannot be used by this release; the message says what to do."""
 
 
+OFF = "off"
+
+
 def database_url(settings: Settings) -> str:
-    """The SQLAlchemy URL, with the async driver, for ATTACHE_DATABASE_URL or the SQLite default."""
+    """The SQLAlchemy URL, with the async driver, for ATTACHE_DATABASE_URL or the SQLite default;
+    `off` when the deployment keeps nothing."""
+    if settings.database_url == OFF:
+        return OFF
     if not settings.database_url:
         return f"sqlite+aiosqlite:///{Path(settings.data_dir) / SQLITE_FILE}"
     try:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.logs import get_logger
 from service.metrics import metrics
-from service.store.database import StoreSchemaError, backend_of, create_engine, describe, prepare_schema
+from service.store.database import OFF, StoreSchemaError, backend_of, create_engine, describe, prepare_schema
 from service.store.records import DONE, PENDING, Finished, Started, Stored
 from service.store.tables import assessments
 
@@ -40,12 +40,22 @@ class StoreUnavailable(Exception):
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.backend = backend_of(str(engine.url))
-        self.location = describe(str(engine.url))
+    def __init__(self, engine: AsyncEngine | None) -> None:
+        """`engine` None: a deployment that keeps nothing (ATTACHE_DATABASE_URL=off)."""
+        self._engine = engine
+        self.backend = backend_of(str(engine.url)) if engine else OFF
+        self.location = describe(str(engine.url)) if engine else OFF
         self.available = False
         self.revision: str | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        assert self._engine is not None  # noqa: S101 - only used once opened
+        return self._engine
+
+    @property
+    def enabled(self) -> bool:
+        return self._engine is not None
 
     async def open(self) -> None:
         """Bring the schema to this release's head; StoreSchemaError if it cannot be (fatal).
@@ -53,6 +63,8 @@ class Store:
         A database that cannot be reached is not fatal: the store stays unavailable (every
         operation raises StoreUnavailable at once) and `reopen` keeps trying in the background.
         """
+        if not self.enabled:
+            return
         try:
             async with asyncio.timeout(30):
                 self.revision = await prepare_schema(self.engine)
@@ -67,12 +79,13 @@ class Store:
 
     async def reopen(self, every: float = 5.0) -> None:
         """Until the schema is prepared: try again every `every` seconds."""
-        while self.revision is None:
+        while self.enabled and self.revision is None:
             await asyncio.sleep(every)
             await self.open()
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self._engine is not None:
+            await self._engine.dispose()
 
     def _mark_available(self, operation: str) -> None:
         if not self.available:
@@ -83,7 +96,8 @@ class Store:
     @asynccontextmanager
     async def _guard(self, operation: str, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
         if self.revision is None:  # not opened yet: fail at once, the background retry will open it
-            metrics().store_errors.labels(operation).inc()
+            if self.enabled:
+                metrics().store_errors.labels(operation).inc()
             raise StoreUnavailable(operation)
         started = time.perf_counter()
         try:
@@ -286,8 +300,8 @@ def _stored(row: Any) -> Stored | None:
 
 
 async def open_store(url: str, *, pool_size: int) -> Store:
-    """A store for `url`, opened (see `Store.open`)."""
-    store = Store(create_engine(url, pool_size=pool_size))
+    """A store for `url` (or `off`), opened (see `Store.open`)."""
+    store = Store(None if url == OFF else create_engine(url, pool_size=pool_size))
     try:
         await store.open()
     except BaseException:
