@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest lock pin schemas cassettes cassettes-live bench-registry bench bench-assess bench-overload swagger-ui clean
+.PHONY: run test lint typecheck pytest lock pin schemas cassettes cassettes-live bench-registry bench bench-assess bench-store bench-overload swagger-ui clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ bench: $(STAMP) .bench/litellm/bin/litellm
 
 bench-assess: $(STAMP)
 	$(BIN)/python benchmarks/assess_overhead.py
+
+bench-store: $(STAMP)
+	$(BIN)/python benchmarks/store.py
 
 bench-overload: $(STAMP)
 	$(BIN)/python benchmarks/overload.py

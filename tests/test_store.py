@@ -240,3 +240,23 @@ def test_an_expired_lease_is_interrupted_and_a_late_answer_still_lands(database_
 def test_the_default_store_is_sqlite_in_the_data_folder(tmp_path: Path) -> None:
     assert url_for(Settings(data_dir=str(tmp_path))) == f"sqlite+aiosqlite:///{tmp_path / 'attache.db'}"
     assert url_for(Settings(database_url="postgresql://u:p@h/db")).startswith("postgresql+asyncpg://u:p@h/db")
+
+
+def test_answers_recorded_together_are_all_kept_and_one_bad_row_costs_only_itself(database_url: str) -> None:
+    async def scenario() -> None:
+        store = await opened(database_url)
+        try:
+            rows = [started(number) for number in range(1, 201)]
+            results = await asyncio.gather(
+                *(store.record(row, finished()) for row in [*rows, rows[0]]), return_exceptions=True
+            )
+            failed = [result for result in results if isinstance(result, Exception)]
+            assert len(failed) == 1, "only the repeated id fails"
+            page = await store.page(
+                caller=None, agent=None, version=None, outcome=None, since=None, until=None, after=None, limit=500
+            )
+            assert {row.id for row in page} == {row.id for row in rows}
+        finally:
+            await store.close()
+
+    run(scenario())

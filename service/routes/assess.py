@@ -156,6 +156,8 @@ async def _from_cache(state: State, prepared: Prepared, started: Started, direct
 
 async def _keep(store: Store, started: Started, result: Answer, *, claimed: bool) -> None:
     """Keep the answer before it is sent; a store that is down costs the record, not the answer."""
+    if not store.enabled:
+        return  # ATTACHE_DATABASE_URL=off
     try:
         if claimed:
             await store.finish(started.id, result.finished)

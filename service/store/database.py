@@ -66,7 +66,7 @@ def backend_of(url: str) -> str:
 
 def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
     backend = backend_of(url)
-    options: dict[str, Any] = {"pool_pre_ping": True}  # a database that comes back is used again
+    options: dict[str, Any] = {}
     if backend == "sqlite":
         path = make_url(url).database
         if path:  # created on first start; if it cannot be, connecting fails and the store is unavailable
@@ -74,7 +74,11 @@ def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
                 Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         options["connect_args"] = {"timeout": 5}
     else:
-        options.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=2, pool_recycle=1800)
+        # pre_ping: a connection the server dropped (a restart, a failover) is replaced before use,
+        # so a database that comes back is used again. (A local SQLite file has no such failure.)
+        options.update(
+            pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, pool_timeout=2, pool_recycle=1800
+        )
         server_settings = {"application_name": "attache"}
         options["connect_args"] = {"timeout": 2, "command_timeout": 5, "server_settings": server_settings}
     engine = create_async_engine(url, **options)
