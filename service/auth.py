@@ -14,7 +14,6 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware.rate_limit import get_remote_address
 
 from service.callers import CallerNames
 from service.errors import Unauthorized
@@ -25,13 +24,6 @@ CHALLENGE = 'Bearer realm="attache"'
 def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     scheme, _, token = connection.headers.get("authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def rate_limit_identity(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    """Who a rate limit counts: the presented key's name, else the client address."""
-    key = presented_key(connection)
-    names: CallerNames = connection.app.state.callers
-    return names.of_key(key) if key else get_remote_address(connection)  # type: ignore[arg-type]
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

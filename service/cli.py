@@ -40,10 +40,13 @@ def _load(registry_dir: Path | None, *, check_lock: bool = True):  # type: ignor
 
 def _check_keys(settings: Settings) -> None:
     """Refuse to start on a key source that is missing, unreadable, empty or weak (before any worker)."""
+    from service.app import check_fleet
     from service.keys import configured_keys
 
     try:
         configured_keys(settings)
+        check_fleet(settings)
+        settings.trusted_proxy_list  # noqa: B018 - checked for its errors
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -119,7 +122,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         "port": settings.port,
         "log_config": None,  # our JSON logging, configured in every process
         "access_log": False,  # one `request` line per request comes from the app itself
-        "timeout_graceful_shutdown": settings.shutdown_grace,  # SIGTERM: stop accepting, drain, exit
+        "timeout_graceful_shutdown": settings.drain_seconds,  # SIGTERM: stop accepting, drain, exit
+        "proxy_headers": False,  # X-Forwarded-For is believed only from ATTACHE_TRUSTED_PROXIES (create_app)
     }
     from service.multiprocess import ENV, prepare_metrics_dir, start_metrics_server
 

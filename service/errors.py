@@ -4,6 +4,7 @@
     ├── CallerError                   the caller can fix it by changing the request
     │   ├── InvalidRequest            400 invalid_request (422 when the JSON is well-formed but unusable)
     │   ├── Unauthorized              401 unauthorized (+ WWW-Authenticate)
+    │   ├── RateLimited               429 rate_limited (+ Retry-After, RateLimit-*)
     │   ├── UnknownAgent              404 unknown_agent
     │   ├── UnknownVersion            404 unknown_version
     │   ├── UnknownSchema             404 unknown_schema
@@ -100,6 +101,12 @@ class UnknownSchema(CallerError):
     status = 404
     code = "unknown_schema"
     title = "Unknown output schema"
+
+
+class RateLimited(CallerError):
+    status = 429
+    code = "rate_limited"
+    title = "Rate limited"
 
 
 class UnknownAssessment(CallerError):

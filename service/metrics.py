@@ -46,6 +46,8 @@ class Metrics:
     response_cache: Counter
     interrupted: Counter
     purged: Counter
+    redis_errors: Counter
+    rate_limit_shared: Gauge
     build_info: Gauge
     registry_personas: Gauge
     registry_versions: Gauge
@@ -131,6 +133,16 @@ def metrics() -> Metrics:
             ["reason"],
         ),
         purged=Counter("attache_store_purged", "Assessments deleted by retention (ATTACHE_RETENTION_DAYS)."),
+        redis_errors=Counter(
+            "attache_redis_errors",
+            "Redis calls that failed or took longer than 50 ms; the request was counted locally instead.",
+        ),
+        rate_limit_shared=Gauge(
+            "attache_rate_limit_shared",
+            "1 while this worker's rate limits are counted on Redis, 0 while it counts locally (Redis down or "
+            "not configured); the minimum over workers.",
+            multiprocess_mode="livemin",
+        ),
         build_info=Gauge(
             "attache_build_info", "Always 1; labels carry the build.", ["version", "python"], multiprocess_mode="max"
         ),

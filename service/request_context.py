@@ -59,7 +59,12 @@ def request_context(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableScopeHeaders.from_message(message)[HEADER] = rid
+                headers = MutableScopeHeaders.from_message(message)
+                headers[HEADER] = rid
+                # Headers a guard decided for whatever the request answers (the rate limit's).
+                for name, value in state.get("response_headers", {}).items():
+                    if name not in headers:
+                        headers[name] = value
             await send(message)
 
         structlog.contextvars.clear_contextvars()
@@ -77,6 +82,7 @@ def request_context(app: ASGIApp) -> ASGIApp:
                 path=path,
                 route=scope.get("path_template"),
                 caller=scope["state"].get("caller"),
+                client=client[0] if (client := scope.get("client")) else None,
                 **({"problem": scope["state"]["problem"]} if "problem" in scope["state"] else {}),
                 status=status,
                 latency_ms=round((time.perf_counter() - started) * 1000, 1),

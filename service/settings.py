@@ -7,6 +7,7 @@ with a message naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LLMMode = Literal["tools", "tools_strict", "json_schema", "json", "md_json"]
 # The provider variables keep the names every OpenAI-compatible tool reads.
 ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
-SECRET_FIELDS = frozenset({"openai_api_key", "api_keys", "admin_keys", "caller_secret", "database_url"})
+SECRET_FIELDS = frozenset({"openai_api_key", "api_keys", "admin_keys", "caller_secret", "database_url", "redis_url"})
 
 
 class SettingsError(ValueError):
@@ -72,11 +73,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         ),
     ] = 1
     shutdown_grace: Annotated[
-        float,
+        Annotated[float, msgspec.Meta(ge=0, le=3600)] | None,
         msgspec.Meta(
-            ge=0, le=600, description="Seconds in-flight requests get to finish after SIGTERM before the worker exits."
+            description="Seconds in-flight and async assessments get to finish after SIGTERM before the worker "
+            "exits. Unset: ATTACHE_LLM_TIMEOUT + 10, so an assessment started just before SIGTERM still finishes."
         ),
-    ] = 30.0
+    ] = None
     log_level: Annotated[LogLevel, msgspec.Meta(description="Lowest level written to the JSON log on stdout.")] = "info"
     log_text: Annotated[
         bool,
@@ -156,10 +158,26 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             "long (the worker died) is marked `interrupted` by any worker's sweep.",
         ),
     ] = 30.0
+    redis_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Redis (or Valkey) for a fleet: `redis://host:6379/0`. Rate limits are then shared by every "
+            "worker and replica; if Redis fails, each worker counts locally until it answers again. Never logged."
+        ),
+    ] = None
+    trusted_proxies: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Comma-separated addresses or CIDRs of proxies whose `X-Forwarded-For` is believed, for the "
+            "client address in open-mode rate limits and logs. Unset: none; the TCP peer is the client."
+        ),
+    ] = None
     rate_limit_per_minute: Annotated[
         int,
         msgspec.Meta(
-            ge=0, description="Requests per minute per client key (per address when open), per worker; 0 disables."
+            ge=0,
+            description="Requests per minute per client key (per address when open), on `/assess`, `/agents…` and "
+            "`/assessments…`; shared by the fleet with ATTACHE_REDIS_URL, else per worker; 0 disables.",
         ),
     ] = 120
     max_inflight: Annotated[
@@ -246,6 +264,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return f"Settings({fields})"
 
     @property
+    def drain_seconds(self) -> float:
+        """How long SIGTERM waits for in-flight and async assessments."""
+        return self.shutdown_grace if self.shutdown_grace is not None else self.llm_timeout + 10
+
+    @property
+    def is_fleet(self) -> bool:
+        """Several replicas share state: Redis, or a PostgreSQL store."""
+        return bool(self.redis_url) or (self.database_url or "").startswith("postgres")
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The trusted proxies, each checked as an address or network (a typo never silently trusts)."""
+        networks = [part.strip() for part in (self.trusted_proxies or "").split(",") if part.strip()]
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise SettingsError(f"ATTACHE_TRUSTED_PROXIES: {network!r} is not an address or CIDR") from None
+        return networks
+
+    @property
     def body_limit(self) -> int:
         if self.max_body_bytes is not None:
             return self.max_body_bytes
@@ -289,6 +328,8 @@ def settings_table() -> list[tuple[str, str, str]]:
             default = "`$XDG_CACHE_HOME/attache`, else `~/.cache/attache`"
         elif field.name == "data_dir":
             default = "`$XDG_DATA_HOME/attache`, else `~/.local/share/attache`"
+        elif field.name == "shutdown_grace":
+            default = "ATTACHE_LLM_TIMEOUT + 10"
         elif field.name == "max_body_bytes":
             default = f"derived ({defaults.body_limit} at the defaults)"
         elif default is None:

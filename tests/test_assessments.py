@@ -49,6 +49,7 @@ def settings_for(provider: StandIn, database_url: str, **overrides: Any) -> Sett
         "api_keys": ",".join(KEYS.values()),
         "admin_keys": ADMIN,
         "llm_timeout": 10,
+        "caller_secret": "a-shared-caller-secret-for-every-replica",
         **overrides,
     }
     return Settings(**values)

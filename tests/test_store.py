@@ -93,7 +93,12 @@ def test_an_unknown_revision_stops_start_up(database_url: str) -> None:
     run(scenario())
     result = subprocess.run(
         [ATTACHE, "serve", "--port", "1"],
-        env={**os.environ, "ATTACHE_DATABASE_URL": database_url, "ATTACHE_CACHE_DIR": "off"},
+        env={
+            **os.environ,
+            "ATTACHE_DATABASE_URL": database_url,
+            "ATTACHE_CACHE_DIR": "off",
+            "ATTACHE_CALLER_SECRET": "a-shared-caller-secret-for-every-replica",
+        },
         capture_output=True,
         text=True,
         timeout=60,

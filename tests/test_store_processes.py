@@ -44,6 +44,7 @@ def serving(
         "ATTACHE_DATABASE_URL": database_url,
         "ATTACHE_CACHE_DIR": "off",
         "ATTACHE_RESPONSE_CACHE_TTL": "0",
+        "ATTACHE_CALLER_SECRET": "a-shared-caller-secret-for-every-replica",
         **(env or {}),
     }
     log = tmp_path / f"{name}.log"

@@ -32,6 +32,7 @@ from service.logs import get_logger
 from service.markdown import MARKDOWN, markdown_response
 from service.metrics import metrics
 from service.openapi import problem_responses
+from service.rate_limit import rate_limit
 from service.registry import Registry
 from service.request_context import generated_request_id
 from service.response_cache import ResponseCache, hit_answer
@@ -57,7 +58,7 @@ STORE_NEEDED = "the assessment store is unavailable, and {what} needs it; retry 
         202: ResponseSpec(Pending, description="With `Prefer: respond-async`: accepted; poll the `Location`."),
         **problem_responses(400, 401, 404, 409, 413, 422, 429, 502, 503, 504),
     },
-    guards=[require_api_key],
+    guards=[require_api_key, rate_limit],
     opt={BODY_TYPE: AssessRequest},
 )
 async def assess(

@@ -20,6 +20,7 @@ from service.answers import Pending
 from service.auth import Caller, caller_of, require_api_key
 from service.errors import InvalidRequest, StoreUnavailableError, UnknownAssessment
 from service.openapi import problem_responses
+from service.rate_limit import rate_limit
 from service.registry import Registry
 from service.routes.assess import stored_response
 from service.store import Store, Stored, StoreUnavailable
@@ -81,7 +82,7 @@ class AssessmentPage(msgspec.Struct, frozen=True):
 class AssessmentController(Controller):
     path = "/assessments"
     tags = ["assessments"]
-    guards = [require_api_key]
+    guards = [require_api_key, rate_limit]
 
     @get(
         "/{assessment_id:str}",

@@ -68,6 +68,8 @@ class HealthController(Controller):
         registry = state.get("registry")
         if registry is None:
             raise NotReady("the registry is not loaded yet")
+        if state.get("draining_since") is not None:
+            raise NotReady("shutting down: finishing what is in flight, taking nothing new")
         provider = state.get("provider")
         store: Store = state.store
         if not store.available:
