@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest lock pin schemas cassettes cassettes-live bench-registry bench bench-assess bench-store bench-overload swagger-ui clean
+.PHONY: run test lint typecheck pytest lock pin schemas cassettes cassettes-live bench-registry bench bench-assess bench-store bench-fleet bench-overload swagger-ui clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,9 @@ bench-assess: $(STAMP)
 
 bench-store: $(STAMP)
 	$(BIN)/python benchmarks/store.py
+
+bench-fleet: $(STAMP)
+	$(BIN)/python benchmarks/fleet.py
 
 bench-overload: $(STAMP)
 	$(BIN)/python benchmarks/overload.py
