@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from service.assess import Completer, Prepared, Served, complete, encode_envelope
+from service.assess import Completer, Prepared, PromptRef, Served, complete, encode_envelope
 from service.errors import AttacheError, problem_document
 from service.registry import Persona
 from service.settings import Settings
@@ -63,7 +63,7 @@ async def answer(prepared: Prepared, *, provider: Completer | None, settings: Se
         attempts=envelope.usage.attempts,
         latency_ms=envelope.latency_ms,
     )
-    headers = prompt_headers(served.persona, served.prompt.version, served.prompt.sha256)
+    headers = prompt_headers(served.persona, envelope.prompt)
     return Answer(200, body, JSON, finished, headers, served)
 
 
@@ -81,9 +81,16 @@ def problem_answer(exc: AttacheError, prepared: Prepared | None = None) -> Answe
     return Answer(exc.status, body, PROBLEM_JSON, finished, dict(exc.headers))
 
 
-def prompt_headers(persona: Persona | None, version: str, sha256: str) -> dict[str, str]:
-    """The served prompt, and for a deprecated version RFC 9745/8594 headers and its successor."""
-    headers = {"Attache-Prompt-Version": version, "Attache-Prompt-Sha256": sha256}
+def prompt_headers(persona: Persona | None, prompt: PromptRef) -> dict[str, str]:
+    """The served prompt, the label asked for and its roll-out's choice, and for a deprecated
+    version RFC 9745/8594 headers and its successor."""
+    version = prompt.version
+    headers = {"Attache-Prompt-Version": version, "Attache-Prompt-Sha256": prompt.sha256}
+    if prompt.label is not None:
+        headers["Attache-Prompt-Label"] = prompt.label
+    if (rollout := prompt.rollout) is not None:
+        # An RFC 8941 item: the roll-out's version, with its share and this caller's arm.
+        headers["Attache-Prompt-Rollout"] = f'"{rollout.version}";percent={rollout.percent:g};arm={rollout.arm}'
     deprecation = persona.deprecation(version) if persona is not None else None
     if persona is not None and deprecation is not None:
         since = calendar.timegm(deprecation.since.timetuple())

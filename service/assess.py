@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 from service.logs import get_logger
 from service.metrics import metrics
 from service.registry import Persona, PromptVersion, Registry, RenderedPrompt
+from service.registry.rollout import RolloutChoice
 from service.settings import Settings
 from service.store.records import Inputs
 
@@ -99,10 +100,17 @@ class AgentRef(msgspec.Struct, frozen=True):
     organization: str
 
 
-class PromptRef(msgspec.Struct, frozen=True):
-    version: str
-    label: str | None
-    sha256: str
+class PromptRef(msgspec.Struct, frozen=True, omit_defaults=True):
+    version: Annotated[str, msgspec.Meta(description="The version served.")]
+    label: Annotated[str | None, msgspec.Meta(description="The label asked for (or `stable` by default).")]
+    sha256: Annotated[str, msgspec.Meta(description="sha256 of the served version file.")]
+    rollout: (
+        Annotated[
+            RolloutChoice,
+            msgspec.Meta(description="Present when the label asked for is rolling out: what it chose for this caller."),
+        ]
+        | None
+    ) = None
 
 
 class Usage(msgspec.Struct, frozen=True):
@@ -141,6 +149,7 @@ class Prepared:
     model: str
     started: float
     """perf_counter() when the request arrived."""
+    rollout: RolloutChoice | None = None
 
     @property
     def response_model(self) -> type[BaseModel]:
@@ -185,6 +194,8 @@ class Served:
     envelope: AssessmentEnvelope
     persona: Persona
     prompt: PromptVersion
+    reasks: int = 0
+    """Answers sent back for failing the schema (not in the envelope; `attache eval` counts them)."""
 
 
 def new_assessment_id() -> str:
@@ -203,8 +214,11 @@ def _encode_model(value: object) -> object:
     raise NotImplementedError(type(value))
 
 
-def prepare(request: AssessRequest, *, registry: Registry, settings: Settings) -> Prepared:
-    """Validate, resolve and render; every caller error (400/404/422) is raised here."""
+def prepare(request: AssessRequest, *, registry: Registry, settings: Settings, caller: str | None = None) -> Prepared:
+    """Validate, resolve and render; every caller error (400/404/422) is raised here.
+
+    `caller` (its HMAC name) places it in a label's roll-out; without one, a label serves its own version.
+    """
     started = time.perf_counter()
     if not request.context.strip():
         raise InvalidRequest("`context` is blank; send the news excerpt to assess", status=422)
@@ -213,7 +227,14 @@ def prepare(request: AssessRequest, *, registry: Registry, settings: Settings) -
             f"`context` is {len(request.context):,} characters; the limit is {settings.max_context_chars:,}",
             status=422,
         )
-    persona, prompt, label = registry.resolve(request.agent, request.version)
+    resolution = registry.resolve_for_caller(request.agent, request.version, caller)
+    persona, prompt, label = resolution.persona, resolution.prompt, resolution.label
+    if persona.spec.role != "desk":
+        raise InvalidRequest(
+            f"{persona.id} is a {persona.spec.role} persona: it scores assessments in `attache eval --judge` "
+            "and answers no /assess request",
+            status=422,
+        )
     # From here on the agent and version are registry-known: safe as labels, bound into every log line.
     structlog.contextvars.bind_contextvars(agent=persona.id, version=prompt.version, sha256=prompt.sha256)
     rendered = prompt.render(
@@ -232,7 +253,7 @@ def prepare(request: AssessRequest, *, registry: Registry, settings: Settings) -
         },
     )
     model = settings.llm_model or prompt.spec.model.name
-    return Prepared(request, persona, prompt, label, rendered, model, started)
+    return Prepared(request, persona, prompt, label, rendered, model, started, resolution.rollout)
 
 
 async def complete(prepared: Prepared, *, provider: Completer | None, settings: Settings, assessment_id: str) -> Served:
@@ -284,13 +305,13 @@ async def complete(prepared: Prepared, *, provider: Completer | None, settings: 
         id=assessment_id,
         created_at=dt.datetime.now(dt.UTC),
         agent=AgentRef(persona.id, persona.spec.callsign, persona.spec.name, persona.spec.organization),
-        prompt=PromptRef(prompt.version, prepared.label, prompt.sha256),
+        prompt=PromptRef(prompt.version, prepared.label, prompt.sha256, prepared.rollout),
         model=answer.model,
         assessment=answer.output,
         usage=Usage(answer.log.input_tokens, answer.log.output_tokens, answer.log.attempts),
         latency_ms=round((time.perf_counter() - prepared.started) * 1000, 1),
     )
-    return Served(envelope=envelope, persona=persona, prompt=prompt)
+    return Served(envelope=envelope, persona=persona, prompt=prompt, reasks=reasks)
 
 
 async def run_assessment(

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from service.registry import RegistryInvalid, load_registry
+from service.registry.spec import Rollout
 from service.settings import Settings, SettingsError
 
 
@@ -144,9 +145,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 def agents(registry_dir: Path | None) -> None:
     """List the personas in the registry."""
     registry = _load(registry_dir)
-    rows = [("ID", "CALLSIGN", "NAME", "COUNTRY", "LANG", "LABELS", "VERSIONS")]
+    rows = [("ID", "CALLSIGN", "NAME", "COUNTRY", "LANG", "LABELS", "VERSIONS", "ROLE")]
     for p in registry.personas.values():
-        labels = " ".join(f"{k}={v}" for k, v in p.spec.labels.items())
+        labels = " ".join(f"{k}={v}{_rollout_note(p.spec.rollouts.get(k))}" for k, v in p.spec.labels.items())
         rows.append(
             (
                 p.id,
@@ -156,11 +157,17 @@ def agents(registry_dir: Path | None) -> None:
                 p.spec.language,
                 labels,
                 " ".join(p.versions),
+                p.spec.role,
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _rollout_note(rollout: Rollout | None) -> str:
+    """`stable=1.0.0(10%→1.1.0)`: the label and the share rolling out to another version."""
+    return f"({rollout.percent:g}%→{rollout.version})" if rollout else ""
 
 
 @main.group()

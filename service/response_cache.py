@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import msgspec
 
 from service.answers import JSON, Answer, prompt_headers
-from service.assess import Prepared
+from service.assess import Prepared, PromptRef
 from service.store import Finished, Store, Stored
 
 MEMORY_ENTRIES = 2048
@@ -62,10 +62,12 @@ class ResponseCache:
 
 def hit_answer(original: Original, prepared: Prepared, assessment_id: str, now: dt.datetime) -> Answer:
     envelope = msgspec.json.decode(original.body)
+    # This request's own resolution: the same version and sha256, perhaps asked for by another label or arm.
+    prompt = PromptRef(prepared.prompt.version, prepared.label, prepared.prompt.sha256, prepared.rollout)
     envelope.update(
         id=assessment_id,
         created_at=now.isoformat().replace("+00:00", "Z"),
-        prompt={**envelope["prompt"], "label": prepared.label},
+        prompt=msgspec.to_builtins(prompt),
         usage={"input_tokens": 0, "output_tokens": 0, "attempts": 0},
         latency_ms=round((time.perf_counter() - prepared.started) * 1000, 1),
         cached_from=original.id,
@@ -74,7 +76,7 @@ def hit_answer(original: Original, prepared: Prepared, assessment_id: str, now: 
     finished = Finished(
         finished_at=now, outcome="ok", http_status=200, body=body, model=original.model, cached_from=original.id
     )
-    headers = prompt_headers(prepared.persona, prepared.prompt.version, prepared.prompt.sha256)
+    headers = prompt_headers(prepared.persona, prompt)
     headers["Age"] = str(max(int((now - original.created_at).total_seconds()), 0))
     return Answer(200, body, JSON, finished, headers)
 

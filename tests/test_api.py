@@ -46,8 +46,10 @@ async def test_agents_lists_every_persona_with_its_metadata(client: Client) -> N
         "language": "ja",
         "description": jp["description"],
         "labels": {"stable": "1.0.0", "canary": "1.1.0"},
+        "rollouts": {},
         "versions": ["1.0.0", "1.1.0"],
         "deprecations": [],
+        "role": "desk",
     }
     assert "economic-security" in jp["description"]
     assert all(a["organization"] == "Three Corporate" for a in agents.values())

@@ -9,13 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 import semver
-import yaml
 
 from schemas import SCHEMAS
 from service.registry.cache import LoadCache
@@ -23,24 +21,18 @@ from service.registry.lock import LOCK_NAME, Lock, LockError, read_lock
 from service.registry.model import Persona, PromptVersion, Registry
 from service.registry.spec import PersonaSpec, VersionSpec
 from service.registry.templates import CheckedTemplate, TemplateProblem, check_names, check_template
+from service.registry.yamlfile import Problem, decode, line_of, template_line
 
 PERSONA_FILE = "persona.yaml"
+EVALS_DIR = "evals"
+"""Eval suites beside the persona (`attache eval`); not part of what is served or locked."""
+# What each role's versions answer with: desks the assessment, judges the rubric of one.
+ROLE_OUTPUT = {"desk": "assessment", "judge": "rubric"}
 TEMPLATE_PARTS = ("system", "user")
 VERSION_SUFFIX = ".yaml"
 PERSONA_ID = re.compile(r"^[a-z]{2}-\d{2}$")
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    path: Path
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else str(self.path)
-        return f"{where}: {self.message}"
 
 
 class TemplateNames(msgspec.Struct, frozen=True):
@@ -109,23 +101,25 @@ def _load_persona(
     persona_text = _read_text(persona_path, problems)
     if persona_text is None:
         return None
-    spec = _decode(persona_path, persona_text, PersonaSpec, problems)
+    spec = decode(persona_path, persona_text, PersonaSpec, problems)
     if spec is not None and spec.callsign.lower() != folder.name:
         problems.append(
             Problem(
                 persona_path,
-                _line_of(persona_text, "callsign"),
+                line_of(persona_text, "callsign"),
                 f"callsign {spec.callsign!r} does not match the folder name {folder.name!r}",
             )
         )
 
     versions: dict[str, PromptVersion] = {}
     for path in sorted(folder.iterdir()):
-        if path.name == PERSONA_FILE:
+        if path.name == PERSONA_FILE or (path.name == EVALS_DIR and path.is_dir()):
             continue
         version = path.name.removesuffix(VERSION_SUFFIX)
         if path.suffix != VERSION_SUFFIX or not semver.Version.is_valid(version):
-            problems.append(Problem(path, None, "expected only persona.yaml and <semver>.yaml files here"))
+            problems.append(
+                Problem(path, None, f"expected only persona.yaml, <semver>.yaml files and an {EVALS_DIR}/ folder here")
+            )
             continue
         if not path.is_file():
             problems.append(Problem(path, None, "named like a version file, but not a file"))
@@ -178,7 +172,7 @@ def _load_version(
     if text is None:
         return None
     # Always built from the file's own bytes: the cache can say a check passed, never what is served.
-    spec = _decode(path, text, VersionSpec, problems)
+    spec = decode(path, text, VersionSpec, problems)
     if spec is None:
         return None
     cached = cache.get("version", raw, TemplateNames)
@@ -191,7 +185,7 @@ def _load_version(
         try:
             compiled[part] = check_template(source)
         except TemplateProblem as exc:
-            problems.append(Problem(path, _template_line(text, part, exc.lineno), f"{part}: {exc}"))
+            problems.append(Problem(path, template_line(text, part, exc.lineno), f"{part}: {exc}"))
     if cached is None and len(compiled) == len(TEMPLATE_PARTS):
         cache.put(
             "version",
@@ -202,19 +196,19 @@ def _load_version(
     ok = len(compiled) == len(TEMPLATE_PARTS)
     if (spec.output.schema, spec.output.version) not in SCHEMAS:
         known = ", ".join(f"{name} v{major}" for name, major in SCHEMAS)
-        problems.append(Problem(path, _line_of(text, "output"), f"unknown output schema {spec.output}; known: {known}"))
+        problems.append(Problem(path, line_of(text, "output"), f"unknown output schema {spec.output}; known: {known}"))
         ok = False
     names = [v.name for v in spec.variables]
     if duplicates := sorted({n for n in names if names.count(n) > 1}):
         problems.append(
-            Problem(path, _line_of(text, "variables"), f"variable(s) declared twice: {', '.join(duplicates)}")
+            Problem(path, line_of(text, "variables"), f"variable(s) declared twice: {', '.join(duplicates)}")
         )
         ok = False
     for part, template in compiled.items():
         try:
             check_names(template, frozenset(names))
         except TemplateProblem as exc:
-            problems.append(Problem(path, _template_line(text, part, exc.lineno), f"{part}: {exc}"))
+            problems.append(Problem(path, template_line(text, part, exc.lineno), f"{part}: {exc}"))
             ok = False
     if not ok:
         return None
@@ -232,16 +226,25 @@ def _load_version(
 def _check_references(persona: Persona, path: Path, text: str, problems: list[Problem]) -> None:
     spec = persona.spec
     if "stable" not in spec.labels:
-        problems.append(Problem(path, _line_of(text, "labels"), "labels must include `stable` (the default)"))
+        problems.append(Problem(path, line_of(text, "labels"), "labels must include `stable` (the default)"))
     for label, version in spec.labels.items():
         if version not in persona.versions:
             problems.append(
                 Problem(
                     path,
-                    _line_of(text, f"labels.{label}"),
+                    line_of(text, f"labels.{label}"),
                     f"label {label!r} points at version {version}, which has no file {version}.yaml",
                 )
             )
+    _check_rollouts(persona, path, text, problems)
+    expected = ROLE_OUTPUT[spec.role]
+    problems.extend(
+        Problem(
+            prompt.path, None, f"a {spec.role} persona's versions answer with `{expected}`, not `{prompt.spec.output}`"
+        )
+        for prompt in persona.versions.values()
+        if prompt.spec.output.schema != expected
+    )
     for index, deprecation in enumerate(spec.deprecations):
         refs: tuple[tuple[str, str | None], ...] = (
             ("version", deprecation.version),
@@ -252,10 +255,32 @@ def _check_references(persona: Persona, path: Path, text: str, problems: list[Pr
                 problems.append(
                     Problem(
                         path,
-                        _line_of(text, f"deprecations[{index}].{field}"),
+                        line_of(text, f"deprecations[{index}].{field}"),
                         f"deprecation {field} {ref} has no file {ref}.yaml",
                     )
                 )
+
+
+def _check_rollouts(persona: Persona, path: Path, text: str, problems: list[Problem]) -> None:
+    """A roll-out moves part of a real label to a published, supported version other than its own."""
+    spec = persona.spec
+    for label, rollout in spec.rollouts.items():
+        where = f"rollouts.{label}"
+        target = rollout.version
+        if label not in spec.labels:
+            message = f"roll-out of {label!r}, which is not a label; known labels: {', '.join(spec.labels)}"
+        elif target not in persona.versions:
+            message = f"roll-out of {label!r} targets version {target}, which has no file {target}.yaml"
+            where += ".version"
+        elif persona.deprecation(target) is not None:
+            message = f"roll-out of {label!r} targets version {target}, which is deprecated; roll out a supported one"
+            where += ".version"
+        elif spec.labels[label] == target:
+            message = f"label {label!r} already points at {target}; remove the finished roll-out or pick another"
+            where += ".version"
+        else:
+            continue
+        problems.append(Problem(path, line_of(text, where), message))
 
 
 def _check_renders(persona: Persona, prompt: PromptVersion, cache: LoadCache, problems: list[Problem]) -> None:
@@ -300,63 +325,3 @@ def _as_text(path: Path, raw: bytes, problems: list[Problem]) -> str | None:
 def _read_text(path: Path, problems: list[Problem]) -> str | None:
     raw = _read_bytes(path, problems)
     return None if raw is None else _as_text(path, raw, problems)
-
-
-def _decode(path: Path, text: str, kind: type[T], problems: list[Problem]) -> T | None:
-    try:
-        data = yaml.load(text, Loader=yaml.CSafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        problems.append(Problem(path, line, f"not valid YAML: {exc.problem}"))
-        return None
-    try:
-        return msgspec.convert(data, kind)
-    except msgspec.ValidationError as exc:
-        message, location = _split_validation_error(str(exc))
-        unknown = re.match(r"Object contains unknown field `(.+)`", message)
-        if unknown:
-            key = unknown.group(1)
-            location = f"{location}.{key}" if location else key
-            message = f"unknown key `{key}`" + (f" in `{location.rpartition('.')[0]}`" if "." in location else "")
-        elif location:
-            message = f"`{location}`: {message}"
-        problems.append(Problem(path, _line_of(text, location), message))
-        return None
-
-
-def _split_validation_error(message: str) -> tuple[str, str]:
-    reason, _, where = message.partition(" - at `$")
-    return reason, where.rstrip("`").lstrip(".")
-
-
-def _line_of(text: str, location: str) -> int | None:
-    """1-based line of the YAML node at `a.b[0].c`, or None."""
-    node = _node_at(text, location)
-    return node.start_mark.line + 1 if node is not None else None
-
-
-def _template_line(text: str, part: str, lineno: int | None) -> int | None:
-    node = _node_at(text, part, want_value=True)
-    if node is None:
-        return None
-    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
-    return node.start_mark.line + (1 if block else 0) + (lineno or 1)
-
-
-def _node_at(text: str, location: str, *, want_value: bool = False) -> yaml.Node | None:
-    try:
-        node: yaml.Node | None = yaml.compose(text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError:
-        return None
-    key_node: yaml.Node | None = None
-    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", location):
-        if isinstance(node, yaml.MappingNode) and name:
-            found = next((pair for pair in node.value if pair[0].value == name), None)
-            if found is None:
-                return key_node or node
-            key_node, node = found
-        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
-            key_node = node = node.value[int(index)]
-        else:
-            break
-    return node if want_value else (key_node or node)

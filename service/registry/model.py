@@ -12,6 +12,7 @@ from jinja2 import Template
 
 from service.errors import InvalidRequest, UnknownAgent, UnknownVersion
 from service.registry.quarantine import neutralise_values
+from service.registry.rollout import RolloutChoice, in_rollout
 from service.registry.spec import Deprecation, PersonaSpec, Variable, VersionSpec
 from service.registry.templates import CheckedTemplate, TemplateProblem, render
 
@@ -104,6 +105,25 @@ class Persona:
         known = ", ".join([*self.versions, *self.spec.labels])
         raise UnknownVersion(f"agent {self.id!r} has no version or label {ref!r}; known: {known}")
 
+    def resolve_for_caller(self, ref: str | None, caller: str | None) -> Resolution:
+        """As `resolve`, then a label's roll-out, if any, decides this caller's version (`rollout`)."""
+        prompt, label = self.resolve(ref)
+        if label is None or caller is None or (rollout := self.spec.rollouts.get(label)) is None:
+            return Resolution(self, prompt, label, None)
+        chosen = in_rollout(self.id, label, rollout.version, rollout.percent, caller)
+        choice = RolloutChoice(rollout.version, rollout.percent, "rollout" if chosen else "label")
+        return Resolution(self, self.versions[rollout.version] if chosen else prompt, label, choice)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What a request asked for and what it is served: the version, the label used, the roll-out's choice."""
+
+    persona: Persona
+    prompt: PromptVersion
+    label: str | None
+    rollout: RolloutChoice | None
+
 
 @dataclass(frozen=True)
 class Registry:
@@ -139,5 +159,10 @@ class Registry:
         prompt, label = persona.resolve(suffix or version)
         return persona, prompt, label
 
+    def resolve_for_caller(self, agent: str, version: str | None, caller: str | None) -> Resolution:
+        """As `resolve`, with the label's roll-out applied for `caller` (None: the label's own version)."""
+        persona, _, _ = self.resolve(agent, version)
+        return persona.resolve_for_caller(agent.partition("@")[2] or version, caller)
 
-__all__ = ["Persona", "PromptVersion", "Registry", "RenderedPrompt", "TemplateProblem"]
+
+__all__ = ["Persona", "PromptVersion", "Registry", "RenderedPrompt", "Resolution", "TemplateProblem"]

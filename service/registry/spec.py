@@ -6,7 +6,7 @@ Strict on purpose: an unknown key is an error naming the file and line, never ig
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -30,6 +30,16 @@ class Deprecation(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     note: str | None = None
 
 
+class Rollout(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`rollouts: {stable: {version: 1.1.0, percent: 10}}`: a share of a label's callers served another version."""
+
+    version: Version
+    percent: Annotated[float, msgspec.Meta(ge=0, le=100, description="Share of the label's callers, 0–100.")]
+
+
+Role = Literal["desk", "judge"]
+
+
 class PersonaSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """`persona.yaml`: who the persona is and which versions its labels point at."""
 
@@ -41,7 +51,10 @@ class PersonaSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     language: Annotated[str, msgspec.Meta(pattern=BCP47, description="BCP 47 tag of the literary echo")]
     description: Text
     labels: dict[Annotated[str, msgspec.Meta(pattern=LABEL)], Version]
+    rollouts: dict[Annotated[str, msgspec.Meta(pattern=LABEL)], Rollout] = msgspec.field(default_factory=dict)
     deprecations: list[Deprecation] = msgspec.field(default_factory=list)
+    role: Role = "desk"
+    """`desk` answers `/assess`; `judge` scores desks' assessments in `attache eval --judge`."""
 
 
 class ModelDefaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

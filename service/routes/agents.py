@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 
-from service.auth import require_api_key
+from service.auth import caller_of, require_api_key
 from service.openapi import AgentIdParam, VersionRefParam, problem_responses
 from service.rate_limit import rate_limit
 from service.registry import Persona, PromptVersion, Registry
-from service.registry.spec import Deprecation
+from service.registry.rollout import RolloutChoice
+from service.registry.spec import Deprecation, Role
 
 # Published versions never change; a label can move, so it is cached briefly.
 IMMUTABLE = "public, max-age=31536000, immutable"
 LABEL_CACHE = "public, max-age=60"
+ROLLOUT_CACHE = "private, max-age=60"
 
 
 class VersionSummary(msgspec.Struct, frozen=True):
@@ -27,6 +29,11 @@ class VersionSummary(msgspec.Struct, frozen=True):
     output_schema: str
     changelog: str
     deprecated: bool
+
+
+class RolloutView(msgspec.Struct, frozen=True):
+    version: Annotated[str, msgspec.Meta(description="The version the label is rolling out to.")]
+    percent: Annotated[float, msgspec.Meta(description="The share of the label's callers served it, 0–100.")]
 
 
 class AgentSummary(msgspec.Struct, frozen=True):
@@ -39,8 +46,16 @@ class AgentSummary(msgspec.Struct, frozen=True):
     language: str
     description: str
     labels: dict[str, str]
+    rollouts: Annotated[
+        dict[str, RolloutView],
+        msgspec.Meta(description="Labels rolling out to another version: label → the version and its share."),
+    ]
     versions: list[str]
     deprecations: list[Deprecation]
+    role: Annotated[
+        Role,
+        msgspec.Meta(description="`desk` answers /assess; `judge` scores assessments in `attache eval --judge`."),
+    ]
 
 
 class AgentList(msgspec.Struct, frozen=True):
@@ -86,6 +101,13 @@ class VersionDetail(msgspec.Struct, frozen=True):
     variables: list[VariableView]
     templates: TemplateSource
     deprecation: Deprecation | None
+    rollout: Annotated[
+        RolloutChoice | None,
+        msgspec.Meta(
+            description="For a label that is rolling out: what the roll-out chose for this caller (the version above "
+            "is the one /assess would serve it)."
+        ),
+    ] = None
 
 
 def _summary_fields(persona: Persona) -> dict[str, Any]:
@@ -93,8 +115,10 @@ def _summary_fields(persona: Persona) -> dict[str, Any]:
         **persona.template_fields,
         "description": persona.spec.description.strip(),
         "labels": dict(persona.spec.labels),
+        "rollouts": {label: RolloutView(r.version, r.percent) for label, r in persona.spec.rollouts.items()},
         "versions": list(persona.versions),
         "deprecations": list(persona.spec.deprecations),
+        "role": persona.spec.role,
     }
 
 
@@ -141,10 +165,12 @@ class AgentController(Controller):
         ref: VersionRefParam,
     ) -> Response[VersionDetail]:
         persona = registry.persona(agent_id)
-        prompt, label = persona.resolve(ref)
+        resolution = persona.resolve_for_caller(ref, caller_of(request).name)
+        prompt, label = resolution.prompt, resolution.label
         headers = {
             "ETag": f'"{prompt.sha256}"',
-            "Cache-Control": LABEL_CACHE if label else IMMUTABLE,
+            # A roll-out answers each caller for itself: no shared cache may keep one caller's arm for another.
+            "Cache-Control": (ROLLOUT_CACHE if resolution.rollout else LABEL_CACHE) if label else IMMUTABLE,
         }
         if f'"{prompt.sha256}"' in request.headers.get("if-none-match", ""):
             return Response(content=None, status_code=HTTP_304_NOT_MODIFIED, headers=headers)  # type: ignore[arg-type]
@@ -164,5 +190,6 @@ class AgentController(Controller):
             variables=[VariableView(v.name, v.description, v.required, v.default) for v in spec.variables],
             templates=TemplateSource(system=spec.system, user=spec.user),
             deprecation=persona.deprecation(prompt.version),
+            rollout=resolution.rollout,
         )
         return Response(content=body, status_code=HTTP_200_OK, headers=headers)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -22,7 +23,7 @@ from litestar.params import JSONBody
 
 from service.admission import Admission
 from service.answers import JSON, Answer, Pending, answer, prompt_headers
-from service.assess import AssessmentEnvelope, AssessRequest, Prepared, new_assessment_id, prepare
+from service.assess import AssessmentEnvelope, AssessRequest, Prepared, PromptRef, new_assessment_id, prepare
 from service.auth import caller_of, require_api_key
 from service.background import Background, lease_until
 from service.body import BODY_TYPE
@@ -50,7 +51,9 @@ STORE_NEEDED = "the assessment store is unavailable, and {what} needs it; retry 
     summary="Assess a news item as a persona",
     description="Returns the assessment envelope as JSON, or with `Accept: text/markdown` the same assessment "
     "in the sample's layout. The served prompt version and sha256 are echoed in the body and in the "
-    "`Attache-Prompt-Version` / `Attache-Prompt-Sha256` headers; a deprecated version adds `Deprecation`, "
+    "`Attache-Prompt-Version` / `Attache-Prompt-Sha256` headers, the label asked for in `Attache-Prompt-Label`, and "
+    "when that label is rolling out, its choice for this caller in `prompt.rollout` and `Attache-Prompt-Rollout` "
+    "(sticky per caller; an exact version is never re-routed); a deprecated version adds `Deprecation`, "
     "`Sunset` and a `successor-version` link. `Idempotency-Key` makes a retry safe; `Prefer: respond-async` "
     "answers 202 with a `Location` to poll; `Cache-Control: no-cache` skips the response cache, `no-store` keeps "
     "neither the answer in it nor the caller's text.",
@@ -69,7 +72,7 @@ async def assess(
 ) -> Response[AssessmentEnvelope]:
     settings: Settings = state.settings
     directives = Directives.from_headers(request.headers)
-    prepared = prepare(data, registry=registry, settings=settings)
+    prepared = prepare(data, registry=registry, settings=settings, caller=caller_of(request).name)
     store: Store = state.store
     now = dt.datetime.now(dt.UTC)
     started = Started(
@@ -215,11 +218,20 @@ def stored_response(request: Request[Any, Any, Any], row: Stored, registry: Regi
     """A finished row as it was first sent (JSON envelope or problem), or as Markdown."""
     body, status = row.body or b"", row.http_status or 500  # a finished row has both
     persona = registry.personas.get(row.agent)
-    headers = prompt_headers(persona, row.version, row.sha256) if row.outcome == "ok" else {}
+    headers = prompt_headers(persona, _stored_prompt(body)) if row.outcome == "ok" else {}
     if row.outcome == "ok" and request.accept.best_match([JSON, MARKDOWN], default=JSON) == MARKDOWN:
         return markdown_response(body, registry, headers)
     media_type = JSON if row.outcome == "ok" else "application/problem+json"
     return Response(body, status_code=status, headers=headers, media_type=media_type)
+
+
+class _EnvelopePrompt(msgspec.Struct, frozen=True):
+    prompt: PromptRef
+
+
+def _stored_prompt(body: bytes) -> PromptRef:
+    """The prompt an `ok` row's envelope names (label and roll-out included), for its headers."""
+    return msgspec.json.decode(body, type=_EnvelopePrompt).prompt
 
 
 def _deadline(settings: Settings) -> dt.timedelta:
