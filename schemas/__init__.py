@@ -3,7 +3,8 @@
 from pydantic import BaseModel
 
 from schemas.assessment import Assessment
+from schemas.rubric import Rubric
 
-SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {("assessment", 1): Assessment}
+SCHEMAS: dict[tuple[str, int], type[BaseModel]] = {("assessment", 1): Assessment, ("rubric", 1): Rubric}
 
-__all__ = ["SCHEMAS", "Assessment"]
+__all__ = ["SCHEMAS", "Assessment", "Rubric"]

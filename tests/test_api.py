@@ -52,6 +52,7 @@ async def test_agents_lists_every_persona_with_its_metadata(client: Client) -> N
         "role": "desk",
     }
     assert "economic-security" in jp["description"]
+    assert agents["qa-01"]["role"] == "judge", "the review desk is listed, as a judge"
     assert all(a["organization"] == "Three Corporate" for a in agents.values())
 
 
@@ -176,3 +177,10 @@ async def test_deprecations_are_listed_with_sunset_and_successor(registry_dir: P
         }
         assert (await client.get("/agents/jp-01/versions/1.0.0")).json()["deprecation"] == expected
         assert (await client.get("/agents/jp-01/versions/1.1.0")).json()["deprecation"] is None
+
+
+async def test_a_judge_persona_answers_no_assess_request(client: Client) -> None:
+    response = await client.post("/assess", json={"agent": "qa-01", "context": "A framework was signed."})
+    body = assert_problem(response, 422, "invalid_request")
+    assert "judge persona" in str(body["detail"])
+    assert "attache eval --judge" in str(body["detail"])

@@ -26,7 +26,7 @@ def attache(*args: str, registry: Path | None = None, **env: str) -> subprocess.
 def test_registry_check_passes_on_the_repository_registry() -> None:
     result = attache("registry", "check")
     assert result.returncode == 0, result.stderr
-    assert "is valid: 7 personas" in result.stdout
+    assert "is valid: 8 personas" in result.stdout  # seven desks and the judge
 
 
 def test_registry_check_fails_naming_file_and_version(registry_dir: Path) -> None:
@@ -115,7 +115,7 @@ def test_agents_lists_the_roster() -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["ID", "CALLSIGN", "NAME"]
     assert any(line.startswith("jp-01  JP-01     Japan Agent") for line in lines)
-    assert len(lines) == 1 + 7
+    assert len(lines) == 1 + 8  # seven desks and the judge
 
 
 def test_a_bad_setting_names_the_variable() -> None:

@@ -99,7 +99,7 @@ async def test_model_calls_and_assessments_are_counted_once_each(client: Client,
     assert value(after, "gen_ai_client_operation_duration_seconds_bucket", le="163.84") > 0
     assert value(after, "attache_assessments_in_flight") == 0
     assert value(after, "attache_build_info") == 1
-    assert value(after, "attache_registry_personas") == 7
+    assert value(after, "attache_registry_personas") == 8  # seven desks and the judge
     assert "openai_compatible" in label_values(after, "gen_ai_provider_name")  # a loopback endpoint
 
 
@@ -131,7 +131,7 @@ async def test_readiness_reports_registry_and_provider(client: Client) -> None:
     ready = (await client.get("/health/ready")).json()
     assert ready["status"] == "ready"
     assert ready["provider"] == {"configured": True, "name": "openai_compatible"}
-    assert ready["registry"]["versions"] == 8
+    assert ready["registry"]["versions"] == 9  # eight desk versions and the judge's
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from schemas import SCHEMAS
 from schemas.export import main as export_main
 from schemas.export import render, schema_path
@@ -40,8 +42,9 @@ def test_every_published_schema_file_is_current() -> None:
     assert export_main(["--check"]) == 0
 
 
-def test_the_assessment_schema_is_accepted_by_openai_strict_mode() -> None:
-    document = json.loads(schema_path("assessment", 1).read_text(encoding="utf-8"))
+@pytest.mark.parametrize(("name", "major"), list(SCHEMAS))
+def test_every_schema_is_accepted_by_openai_strict_mode(name: str, major: int) -> None:
+    document = json.loads(schema_path(name, major).read_text(encoding="utf-8"))
     for path, node in walk(document):
         unsupported = set(node) - STRICT_KEYWORDS
         assert not unsupported, f"{path} uses {unsupported}, which strict mode rejects"
