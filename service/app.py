@@ -5,6 +5,7 @@ Nothing is built at import time; tests build apps with their own settings and re
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import signal
@@ -36,10 +37,11 @@ from service.errors import (
 )
 from service.keys import configured_keys
 from service.logs import configure_logging, get_logger
-from service.metrics import record_start
+from service.metrics import record_registry, record_start
 from service.openapi import StrictStructSchemaPlugin, assets_router, openapi_config
 from service.rate_limit import RateLimiter
 from service.registry import Registry, load_registry
+from service.registry.reload import RegistryReloader, snapshot_root
 from service.request_context import request_context
 from service.response_cache import ResponseCache
 from service.routes.agents import AgentController
@@ -134,10 +136,11 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     trusted_proxies = settings.trusted_proxy_list
 
     async def start(app: Litestar) -> None:
+        watch_sighup(app)  # before the load: a SIGHUP from here on is not lost
         if registry is not None:
             app.state.registry = registry
         else:
-            loaded = load_registry(settings.registry_path, cache_dir=settings.cache_path)
+            loaded = load_registry(snapshot_root(settings.registry_path), cache_dir=settings.cache_path)
             app.state.registry = loaded
             log.info(
                 "registry loaded",
@@ -145,9 +148,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 personas=len(loaded.personas),
                 versions=loaded.version_count,
                 lock_digest=loaded.lock_digest,
+                labels_digest=loaded.labels_digest,
             )
         current: Registry = app.state.registry
-        record_start(len(current.personas), current.version_count, current.lock_digest)
+        record_start(current)
         if not app.state.client_keys:
             log.warning(
                 "neither ATTACHE_API_KEYS nor ATTACHE_API_KEYS_FILE is set: /assess and /agents are open to any caller"
@@ -165,6 +169,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if settings.rate_limit_per_minute:
             app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
             await app.state.rate_limiter.connect()
+        start_reloader(app, settings)
         watch_sigterm(app)
         # Everything built so far (modules, registry, schemas, the SDK's types) lives as long as
         # the process: out of the collector's sight, collections under load take ~40 % less time.
@@ -173,6 +178,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
 
     async def stop(app: Litestar) -> None:
         gc.unfreeze()
+        await stop_reloader(app)
         background: Background | None = app.state.get("background")
         if background is not None:
             # One budget since SIGTERM: uvicorn's drain of requests, then what async work has left.
@@ -235,6 +241,71 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         handler = ProxyHeadersMiddleware(handler, trusted_hosts=trusted_proxies)  # type: ignore[arg-type,assignment]
     app.asgi_handler = handler
     return app
+
+
+def start_reloader(app: Litestar, settings: Settings) -> None:
+    """Serve a changed registry without a restart: on SIGHUP, and by polling its files."""
+
+    def swap(previous: Registry, loaded: Registry) -> None:
+        app.state.registry = loaded  # one assignment: a request sees the old registry or the new, whole
+        record_registry(loaded, previous)
+        provider = app.state.get("provider")
+        if provider is not None:  # models a new version names may be metric labels as they are
+            from service.provider import ModelLabels
+
+            provider.model_labels = ModelLabels(settings, loaded.model_names)
+
+    reloader = RegistryReloader(settings.registry_path, app.state.registry, cache_dir=settings.cache_path, swap=swap)
+    app.state.reloader = reloader
+    if app.state.get("sighup_pending"):
+        reloader.request("SIGHUP")
+    if settings.registry_reload_seconds:
+        app.state.registry_watch = asyncio.get_running_loop().create_task(
+            reloader.watch(settings.registry_reload_seconds), name="attache-registry-watch"
+        )
+
+
+async def stop_reloader(app: Litestar) -> None:
+    with contextlib.suppress(ValueError, RuntimeError):  # not the main thread; the loop is closing
+        if asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP):
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a late SIGHUP must not end a worker shutting down
+    watch: asyncio.Task[None] | None = app.state.get("registry_watch")
+    if watch is not None:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+    reloader: RegistryReloader | None = app.state.get("reloader")
+    if reloader is not None:
+        await reloader.close()
+
+
+def watch_sighup(app: Litestar) -> None:
+    """SIGHUP reloads the registry (as nginx reloads its configuration); it never ends the process.
+
+    `attache serve --workers N` forwards the launcher's SIGHUP to every worker
+    (`service.supervisor`). Possible only in the main thread (a server, not a test client).
+    """
+
+    def on_sighup() -> None:
+        reloader: RegistryReloader | None = app.state.get("reloader")
+        if reloader is None:
+            app.state.sighup_pending = True  # still starting: reload as soon as the reloader exists
+        else:
+            reloader.request("SIGHUP")
+
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
+
+
+def create_worker_app() -> Litestar:
+    """The factory `attache serve --workers N` runs in each worker process.
+
+    A worker starts with SIGHUP at its default (end the process) until the app's handler is
+    installed; ignoring it first means a SIGHUP during start-up is harmless (the registry is
+    loaded after that moment anyway).
+    """
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    return create_app()
 
 
 def watch_sigterm(app: Litestar) -> None:

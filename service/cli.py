@@ -132,12 +132,17 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         prepare_metrics_dir()  # before any worker (or this process) creates a metric
     if settings.metrics_port:
         start_metrics_server(settings.host, settings.metrics_port)
+    import signal
+
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the app's handler reloads the registry on it
     if settings.workers == 1:
         from service.app import create_app
 
         uvicorn.run(create_app(settings, registry=registry), **options)
         return
-    uvicorn.run("service.app:create_app", factory=True, workers=settings.workers, **options)
+    from service.supervisor import run_workers
+
+    run_workers(uvicorn.Config("service.app:create_worker_app", factory=True, workers=settings.workers, **options))
 
 
 @main.command()

@@ -14,11 +14,15 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from service import __version__
+
+if TYPE_CHECKING:
+    from service.registry import Registry
 
 # OpenTelemetry's advice for gen_ai.client.operation.duration, extended past 120 s.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92, 163.84)
@@ -52,6 +56,7 @@ class Metrics:
     registry_personas: Gauge
     registry_versions: Gauge
     registry_lock: Gauge
+    registry_reloads: Counter
 
 
 @cache
@@ -154,19 +159,33 @@ def metrics() -> Metrics:
         ),
         registry_lock=Gauge(
             "attache_registry_lock_info",
-            "Always 1; `lock_digest` is the sha256 of registry.lock, the fingerprint of everything published.",
-            ["lock_digest"],
+            "1 for the registry being served, 0 for one this process served before a reload: `lock_digest` is the "
+            "sha256 of registry.lock (everything published), `labels_digest` of the persona files (labels, roll-outs).",
+            ["lock_digest", "labels_digest"],
             multiprocess_mode="max",
+        ),
+        registry_reloads=Counter(
+            "attache_registry_reloads",
+            "Registry reloads (SIGHUP or a change on disk), by outcome: `ok` (now served) or `failed` (invalid or "
+            "unreadable; the last good registry goes on serving).",
+            ["outcome"],
         ),
     )
 
 
-def record_start(personas: int, versions: int, lock_digest: str) -> None:
+def record_start(registry: Registry) -> None:
+    metrics().build_info.labels(__version__, platform.python_version()).set(1)
+    record_registry(registry)
+
+
+def record_registry(registry: Registry, previous: Registry | None = None) -> None:
+    """The registry now served; the one it replaced (a reload) drops to 0."""
     m = metrics()
-    m.build_info.labels(__version__, platform.python_version()).set(1)
-    m.registry_personas.set(personas)
-    m.registry_versions.set(versions)
-    m.registry_lock.labels(lock_digest).set(1)
+    m.registry_personas.set(len(registry.personas))
+    m.registry_versions.set(registry.version_count)
+    if previous is not None:
+        m.registry_lock.labels(previous.lock_digest, previous.labels_digest).set(0)
+    m.registry_lock.labels(registry.lock_digest, registry.labels_digest).set(1)
 
 
 def provider_name(base_url: str | None) -> str:

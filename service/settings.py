@@ -49,6 +49,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     registry_dir: Annotated[
         str, msgspec.Meta(description="Folder holding the persona registry (one folder per persona).")
     ] = str(DEFAULT_REGISTRY_DIR)
+    registry_reload_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0,
+            le=3600,
+            description="Seconds between checks of the registry's lock and persona files; a change is validated, "
+            "then served without a restart (a Kubernetes ConfigMap update included). SIGHUP reloads at once. "
+            "An invalid registry is not served: the last good one is. 0 turns the checks off.",
+        ),
+    ] = 10.0
     cache_dir: Annotated[
         str,
         msgspec.Meta(

@@ -133,7 +133,13 @@ def _load_persona(
     if spec is None or len(problems) > count_before:
         return None
     ordered = {v: versions[v] for v in sorted(versions, key=semver.Version.parse)}
-    persona = Persona(id=folder.name, path=folder, spec=spec, versions=ordered)
+    persona = Persona(
+        id=folder.name,
+        path=folder,
+        spec=spec,
+        versions=ordered,
+        file_sha256=hashlib.sha256(persona_text.encode()).hexdigest(),
+    )
     _check_references(persona, persona_path, persona_text, problems)
     for prompt in ordered.values():
         _check_renders(persona, prompt, cache, problems)

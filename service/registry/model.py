@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -74,6 +75,8 @@ class Persona:
     spec: PersonaSpec
     versions: Mapping[str, PromptVersion]
     """Published versions, oldest first (semantic-version order)."""
+    file_sha256: str = ""
+    """sha256 of `persona.yaml`: labels, roll-outs and deprecations live there."""
 
     @cached_property
     def template_fields(self) -> dict[str, str]:
@@ -131,6 +134,13 @@ class Registry:
     personas: Mapping[str, Persona]
     lock_digest: str
 
+    @cached_property
+    def labels_digest(self) -> str:
+        """One hash over every `persona.yaml`: changes when a label moves or a roll-out changes
+        (the lock digest changes only when a version is published)."""
+        lines = "".join(f"{p.file_sha256}  {p.id}/persona.yaml\n" for p in sorted(self.personas.values(), key=_id))
+        return hashlib.sha256(lines.encode()).hexdigest()
+
     @property
     def version_count(self) -> int:
         return sum(len(p.versions) for p in self.personas.values())
@@ -163,6 +173,10 @@ class Registry:
         """As `resolve`, with the label's roll-out applied for `caller` (None: the label's own version)."""
         persona, _, _ = self.resolve(agent, version)
         return persona.resolve_for_caller(agent.partition("@")[2] or version, caller)
+
+
+def _id(persona: Persona) -> str:
+    return persona.id
 
 
 __all__ = ["Persona", "PromptVersion", "Registry", "RenderedPrompt", "Resolution", "TemplateProblem"]

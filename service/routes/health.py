@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from typing import Annotated
 
 import msgspec
@@ -10,6 +11,7 @@ from litestar import Controller, get
 from litestar.datastructures import State
 
 from service.errors import NotReady
+from service.registry.reload import RegistryReloader
 from service.store import Store, StoreUnavailable
 
 
@@ -20,7 +22,20 @@ class Liveness(msgspec.Struct, frozen=True):
 class RegistryState(msgspec.Struct, frozen=True):
     personas: int
     versions: int
-    lock_digest: str
+    lock_digest: Annotated[str, msgspec.Meta(description="sha256 of the registry.lock being served.")]
+    labels_digest: Annotated[
+        str, msgspec.Meta(description="sha256 over the persona files being served: changes when a label moves.")
+    ]
+    loaded_at: Annotated[
+        dt.datetime | None, msgspec.Meta(description="When the registry being served was loaded (start-up or reload).")
+    ]
+    reload_error: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Why the last reload failed, while the registry loaded before it goes on serving; null after "
+            "a reload succeeds."
+        ),
+    ]
 
 
 class ProviderState(msgspec.Struct, frozen=True):
@@ -71,6 +86,8 @@ class HealthController(Controller):
         if state.get("draining_since") is not None:
             raise NotReady("shutting down: finishing what is in flight, taking nothing new")
         provider = state.get("provider")
+        reloader: RegistryReloader | None = state.get("reloader")
+        reload_state = reloader.state if reloader is not None else None
         store: Store = state.store
         if not store.available:
             with contextlib.suppress(StoreUnavailable):
@@ -81,6 +98,9 @@ class HealthController(Controller):
                 personas=len(registry.personas),
                 versions=registry.version_count,
                 lock_digest=registry.lock_digest,
+                labels_digest=registry.labels_digest,
+                loaded_at=reload_state.loaded_at if reload_state else None,
+                reload_error=reload_state.error if reload_state else None,
             ),
             provider=ProviderState(
                 configured=provider is not None, name=provider.provider_name if provider is not None else None
