@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest lock pin schemas cassettes cassettes-live bench-registry bench bench-assess bench-store bench-fleet bench-overload swagger-ui clean
+.PHONY: run test lint typecheck pytest lock pin schemas cassettes cassettes-live eval eval-cassettes bench-registry bench bench-assess bench-store bench-fleet bench-overload swagger-ui clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,21 @@ cassettes: $(STAMP)
 cassettes-live: $(STAMP)
 	@test -n "$$OPENAI_API_KEY" || { echo "set OPENAI_API_KEY to an OpenAI key"; exit 1; }
 	$(BIN)/pytest tests/test_assess_cassettes.py -k typed_envelope --record-mode=rewrite
+
+# The offline eval of every desk that has suites (what CI runs in tests/test_eval_offline.py),
+# judged, with each report in .eval/<desk>/ (open .eval/<desk>/report.html).
+eval: $(STAMP)
+	@for suites in registry/*/evals; do \
+		desk=$$(basename $$(dirname $$suites)); \
+		$(BIN)/attache eval $$desk --offline --judge --out .eval/$$desk > /dev/null || exit 1; \
+		echo ".eval/$$desk/report.html"; \
+	done
+
+# Author cassettes/eval/ (the exchanges `attache eval --offline` replays) against the stand-in
+# provider, from the answers in tests/fixtures/eval/ (no key needed). With a real provider,
+# record them instead: attache eval DESK --judge --record cassettes/eval
+eval-cassettes: $(STAMP)
+	$(BIN)/python -m tests.author_eval_cassettes
 
 # The performance table (docs/performance.md): needs wrk (apt-get install wrk); builds a
 # separate LiteLLM proxy venv in .bench/ on first use, as the peer to compare against.

@@ -183,11 +183,25 @@ def registry() -> None:
 @registry.command()
 @_registry_dir_option
 def check(registry_dir: Path | None) -> None:
-    """Validate every file, template, label and lock entry; exit 1 naming each problem."""
+    """Validate every file, template, label, roll-out, lock entry and eval suite; exit 1 naming each problem."""
+    from service.eval.suite import SuiteInvalid, load_suites
+    from service.registry.load import EVALS_DIR
+
     loaded = _load(registry_dir)
+    suites, problems = 0, []
+    for persona in loaded.personas.values():
+        if (persona.path / EVALS_DIR).is_dir():
+            try:
+                suites += len(load_suites(persona.path / EVALS_DIR))
+            except SuiteInvalid as exc:
+                problems += exc.problems
+    if problems:
+        click.echo(f"eval suites in {loaded.root} are invalid ({len(problems)} problem(s)):", err=True)
+        click.echo("\n".join(f"  {p}" for p in problems), err=True)
+        sys.exit(1)
     click.echo(
         f"registry {loaded.root} is valid: {len(loaded.personas)} personas, "
-        f"{loaded.version_count} versions, lock {loaded.lock_digest[:12]}"
+        f"{loaded.version_count} versions, {suites} eval suites, lock {loaded.lock_digest[:12]}"
     )
 
 
@@ -243,6 +257,15 @@ def diff(registry_dir: Path | None, agent: str, old: str, new: str) -> None:
     except AttacheError as exc:
         raise click.ClickException(exc.detail) from None
     click.echo("".join(diff_versions(before, after)), nl=False)
+
+
+def _eval_command() -> click.Command:
+    from service.eval.command import eval_command
+
+    return eval_command
+
+
+main.add_command(_eval_command())
 
 
 @main.group()

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -51,6 +52,7 @@ class Reply:
         usage: tuple[int, int] = (1850, 1420),
         call_id: str = "call_attache_1",
         as_content: bool = False,
+        tool: str = "Assessment",
         **kwargs: Any,
     ) -> Reply:
         """A chat completion whose tool call (or, `as_content`, whose text) carries `arguments`."""
@@ -62,9 +64,7 @@ class Reply:
         if as_content:
             message["content"] = text
         elif refusal is None:
-            message["tool_calls"] = [
-                {"id": call_id, "type": "function", "function": {"name": "Assessment", "arguments": text}}
-            ]
+            message["tool_calls"] = [{"id": call_id, "type": "function", "function": {"name": tool, "arguments": text}}]
         return cls.json(
             {
                 "id": f"chatcmpl-{call_id}",
@@ -99,8 +99,10 @@ class Received:
 
 
 class StandIn:
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(self, default: Reply | None = None, responder: Callable[[Received], Reply] | None = None) -> None:
+        """`responder`, when given, answers every request the script does not (it reads the request)."""
         self.default = default
+        self.responder = responder
         self.script: deque[Reply] = deque()
         self.received: list[Received] = []
         self._loop = asyncio.new_event_loop()
@@ -149,7 +151,10 @@ class StandIn:
                 headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ln)}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.received.append(Received(method, path, headers, body))
-                reply = self.script.popleft() if self.script else self.default
+                received = self.received[-1]
+                reply = self.script.popleft() if self.script else None
+                if reply is None:
+                    reply = self.responder(received) if self.responder else self.default
                 if reply is None:
                     reply = Reply.error(500, "stand-in has no scripted reply", "server_error")
                 if reply.delay:

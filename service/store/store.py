@@ -300,12 +300,13 @@ class Store:
         until: dt.datetime | None,
         after: tuple[dt.datetime, str] | None,
         limit: int,
+        label: str | None = None,
     ) -> list[Stored]:
         """Newest first; `after` is the (created_at, id) of the last row of the previous page."""
         conditions: list[Any] = []
         if caller is not None:
             conditions.append(assessments.c.caller == caller)
-        for column, value in (("agent", agent), ("version", version), ("outcome", outcome)):
+        for column, value in (("agent", agent), ("version", version), ("outcome", outcome), ("label", label)):
             if value is not None:
                 conditions.append(assessments.c[column] == value)
         if since is not None:
