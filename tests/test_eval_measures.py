@@ -190,3 +190,9 @@ def test_prices_built_in_from_a_file_and_unknown_models(tmp_path: Path) -> None:
     path.write_text("gpt-4o: {input: 1, output: 2}\nbad: {input: -1, output: 2}\n")
     with pytest.raises(PricesInvalid, match=rf"{path}:2: `bad.input`: Expected `float` >= 0"):
         PriceTable.from_file(path)
+
+
+def test_docs_lifecycle_describes_every_measure() -> None:
+    page = (DEFAULT_REGISTRY_DIR.parent / "docs" / "lifecycle.md").read_text(encoding="utf-8")
+    for measure in BY_NAME:
+        assert f"`{measure}`" in page, f"docs/lifecycle.md does not describe {measure}"

@@ -159,9 +159,12 @@ class RegistryReloader:
         """Poll the fingerprint every `every` seconds; reload when it changed."""
         while True:
             await asyncio.sleep(every)
-            seen = await asyncio.to_thread(self._fingerprint_or_none)
-            if seen is not None and seen != self._seen:
-                await self.reload("changed on disk")
+            try:
+                seen = await asyncio.to_thread(self._fingerprint_or_none)
+                if seen is not None and seen != self._seen:
+                    await self.reload("changed on disk")
+            except Exception as exc:  # the watch must outlive any one bad poll
+                log.error("registry poll failed", error_type=type(exc).__name__, error=str(exc))
 
     async def close(self) -> None:
         for task in list(self._tasks):
