@@ -114,7 +114,7 @@ async def test_label_values_stay_bounded(client: Client, provider: StandIn) -> N
     assert not any("zz-" in v or "9." in v or "/no/such" in v for label in ("agent", "version", "path")
                    for v in label_values(found, label))  # fmt: skip
     assert "/agents/{agent_id}" in label_values(found, "path")
-    assert label_values(found, "agent") <= {"jp-01", "us-01", "cn-01", "kr-01", "in-01", "eu-01", "au-01"}
+    assert label_values(found, "agent") <= {"jp-01", "us-01", "cn-01", "kr-01", "in-01", "eu-01", "au-01", "qa-01"}
     assert provider.received == []
 
 

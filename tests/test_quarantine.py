@@ -60,7 +60,14 @@ def test_caller_text_stays_inside_its_block_in_every_version(context: str, quest
         values: dict[str, Any] = {"context": context, "source": source}
         if question.strip():
             values["question"] = question
+        judge = persona.spec.role == "judge"
+        if judge:  # it also reads a desk's assessment (model output, untrusted like the news)
+            values |= {"assessment": question or context, "desk": source or "JP-01, Japan Agent"}
         user = prompt.render(persona, values).user
+        if judge:
+            for seen in (user, folded(user)):
+                assert seen.count("<assessment") == 1, (prompt.persona_id, prompt.version, seen)
+                assert seen.count("</assessment>") == 1, (prompt.persona_id, prompt.version, seen)
         for seen in (user, folded(user)):
             assert seen.count(OPEN) == 1, (prompt.persona_id, prompt.version, seen)
             assert seen.count(CLOSE) == 1, (prompt.persona_id, prompt.version, seen)

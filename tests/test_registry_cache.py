@@ -30,7 +30,9 @@ def rendered(registry_dir: Path, cache: Path | None) -> dict[str, tuple[str, str
     out = {}
     for persona in registry.personas.values():
         for prompt in persona.versions.values():
-            values = {k: v for k, v in VALUES.items() if k in prompt.variables}
+            # The judge also needs the assessment it reads: its own examples stand in for what eval sends.
+            values = {**prompt.sample_values(only_required=True), **VALUES}
+            values = {k: v for k, v in values.items() if k in prompt.variables}
             result = prompt.render(persona, values)
             out[f"{persona.id}@{prompt.version}"] = (result.system, result.user)
     return out

@@ -118,8 +118,13 @@ async def test_a_label_moved_on_disk_is_served_and_an_assessment_in_flight_keeps
     assert now["loaded_at"] > before["loaded_at"]
     found = samples((await client.get("/metrics")).text)
     assert value(found, "attache_registry_reloads_total", outcome="ok") == 1
+    # Metrics are per process: other tests' registries have their own series; these two are this app's.
     info = {
-        dict(labels)["labels_digest"]: v for (name, labels), v in found.items() if name == "attache_registry_lock_info"
+        dict(labels)["labels_digest"]: v
+        for (name, labels), v in found.items()
+        if name == "attache_registry_lock_info"
+        and dict(labels)["lock_digest"] == now["lock_digest"]
+        and dict(labels)["labels_digest"] in (before["labels_digest"], now["labels_digest"])
     }
     assert info == {before["labels_digest"]: 0.0, now["labels_digest"]: 1.0}
 
