@@ -97,7 +97,25 @@ def _prepare_store(settings: Settings, *, required: bool = False) -> str | None:
         return None
 
 
-@click.group()
+class _Commands(click.Group):
+    """`attache`'s commands; `eval` (a heavier module) is imported only when it is asked for."""
+
+    LAZY = {"eval": "service.eval.command:eval_command"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY:
+            import importlib
+
+            module, _, attribute = self.LAZY[name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="attache")
 def main() -> None:
     """Attaché: analyst personas answer news items as typed JSON."""
@@ -257,15 +275,6 @@ def diff(registry_dir: Path | None, agent: str, old: str, new: str) -> None:
     except AttacheError as exc:
         raise click.ClickException(exc.detail) from None
     click.echo("".join(diff_versions(before, after)), nl=False)
-
-
-def _eval_command() -> click.Command:
-    from service.eval.command import eval_command
-
-    return eval_command
-
-
-main.add_command(_eval_command())
 
 
 @main.group()

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import click
 import msgspec
 
+from schemas import SCHEMAS
 from service.errors import AttacheError
 from service.eval.judge import Judge, find_judge
 from service.eval.measures import figures
@@ -108,7 +109,7 @@ def eval_command(agent: str, **options: Any) -> None:
     registry = _registry(settings)
     persona = _persona(registry, agent)
     versions = _versions(persona, options["versions"])
-    baseline = _baseline(persona, options["baseline"], versions)
+    baseline = _resolve(persona, options["baseline"]).version if options["baseline"] else None
     if baseline is not None and baseline not in {v.version for v in versions}:
         versions.insert(0, persona.versions[baseline])
     judge = _judge(registry, options["judge"])
@@ -212,7 +213,7 @@ async def _run(
             key = OFFLINE_KEY if mode == "offline" else settings.openai_api_key
             settings = msgspec.structs.replace(settings, openai_base_url=replay.base_url, openai_api_key=key)
         provider = ModelProvider(settings, known_models=registry.model_names)
-        provider.warm_up(_response_models(plan))
+        provider.warm_up(list(SCHEMAS.values()))  # the assessment and the judge's rubric
 
         def run(done: Callable[[ItemResult], None]) -> Any:
             return run_plan(plan, registry=registry, provider=provider, settings=settings, prices=prices, done=done)
@@ -243,12 +244,6 @@ async def _with_progress(plan: Plan, mode: str, run: Callable[[Callable[[ItemRes
             bar.update(1)
 
         return await run(done)
-
-
-def _response_models(plan: Plan) -> list[Any]:
-    from schemas import SCHEMAS
-
-    return list(SCHEMAS.values())
 
 
 def _settings(registry_dir: Path | None, *, verbose: bool) -> Settings:
@@ -300,10 +295,6 @@ def _versions(persona: Persona, refs: str | None) -> list[PromptVersion]:
     if not chosen:
         raise BadInput("--versions names no version")
     return list(chosen.values())
-
-
-def _baseline(persona: Persona, ref: str | None, versions: list[PromptVersion]) -> str | None:
-    return _resolve(persona, ref).version if ref else None
 
 
 def _judge(registry: Registry, ref: str | None) -> Judge | None:
