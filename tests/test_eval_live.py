@@ -264,3 +264,20 @@ def test_a_live_run_on_a_terminal_shows_a_progress_bar(env: dict[str, str], tmp_
     shown = seen.decode(errors="replace")
     assert "assessing" in shown
     assert "2/2" in shown, shown[-500:]
+
+
+def test_model_text_in_the_html_report_is_text_never_markup(tmp_path: Path) -> None:
+    hostile = copy.deepcopy(VALID)
+    hostile["title"] = 'JP-01 Assessment: <img src="https://example.com/x" onerror="alert(1)"> & more'
+    hostile["bottom_line"] = "</dd><script>alert(1)</script>"
+    with StandIn(default=Reply.completion(hostile)) as provider:
+        env = {"OPENAI_BASE_URL": provider.base_url, "OPENAI_API_KEY": "sk-test", "ATTACHE_CACHE_DIR": "off"}
+        text = SUITE.split("  - id: provider-down")[0]
+        code, _, stderr = run(env, "jp-01", "--versions", "1.1.0", "--suite", str(suite(tmp_path, text)),
+                              "--out", str(tmp_path / "out"))  # fmt: skip
+    assert code == 0, stderr
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<script" not in page
+    assert "<img" not in page
+    assert "&lt;img src=&#34;https://example.com/x&#34;" in page
+    assert "&lt;/dd&gt;&lt;script&gt;" in page
