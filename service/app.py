@@ -40,8 +40,8 @@ from service.logs import configure_logging, get_logger
 from service.metrics import record_registry, record_start
 from service.openapi import StrictStructSchemaPlugin, assets_router, openapi_config
 from service.rate_limit import RateLimiter
-from service.registry import Registry, load_registry
-from service.registry.reload import RegistryReloader, snapshot_root
+from service.registry import Registry
+from service.registry.reload import RegistryReloader, load_snapshot
 from service.request_context import request_context
 from service.response_cache import ResponseCache
 from service.routes.agents import AgentController
@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         if registry is not None:
             app.state.registry = registry
         else:
-            loaded = load_registry(snapshot_root(settings.registry_path), cache_dir=settings.cache_path)
+            loaded = load_snapshot(settings.registry_path, cache_dir=settings.cache_path)
             app.state.registry = loaded
             log.info(
                 "registry loaded",

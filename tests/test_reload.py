@@ -244,10 +244,12 @@ async def test_a_configmap_update_by_symlink_swap_is_served(tmp_path: Path, regi
         broken["jp-01/persona.yaml"] += b"mood: tense\n"
         kubelet_write(volume, broken, 3)
 
-        async def refused() -> bool:
-            return bool((await ready(client))["reload_error"])
+        async def refused() -> str | None:
+            error: str | None = (await ready(client))["reload_error"]
+            return error
 
-        await eventually(refused)
+        error = await eventually(refused)
+        assert error.startswith(f"1 problem(s): {volume / 'jp-01' / 'persona.yaml'}:"), "named as the operator knows it"
         assert (await client.get("/agents/jp-01/versions/canary")).json()["version"] == "1.2.0", "last good"
 
 

@@ -32,9 +32,9 @@ from service.eval.runner import ItemResult, Plan, run_plan
 from service.eval.store_items import StoreItems, StoreNotReadable, items_from_store
 from service.eval.suite import Suite, SuiteInvalid, load_suites
 from service.eval.thresholds import RuleInvalid, evaluate, parse_rules
-from service.registry import Persona, PromptVersion, Registry, RegistryInvalid, load_registry
+from service.registry import Persona, PromptVersion, Registry, RegistryInvalid
 from service.registry.load import EVALS_DIR
-from service.registry.reload import snapshot_root
+from service.registry.reload import load_snapshot
 from service.settings import DEFAULT_REGISTRY_DIR, Settings, SettingsError
 
 DEFAULT_CASSETTES = DEFAULT_REGISTRY_DIR.parent / "cassettes" / "eval"
@@ -259,7 +259,7 @@ def _settings(registry_dir: Path | None, *, verbose: bool) -> Settings:
 
 def _registry(settings: Settings) -> Registry:
     try:
-        return load_registry(snapshot_root(settings.registry_path), cache_dir=settings.cache_path)
+        return load_snapshot(settings.registry_path, cache_dir=settings.cache_path)
     except RegistryInvalid as exc:
         raise BadInput(str(exc)) from None
 

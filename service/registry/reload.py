@@ -29,6 +29,7 @@ from service.metrics import metrics
 from service.registry.load import PERSONA_FILE, RegistryInvalid, load_registry
 from service.registry.lock import LOCK_NAME
 from service.registry.model import Registry
+from service.registry.yamlfile import Problem
 
 CONFIGMAP_DATA = "..data"
 MAX_LOGGED_PROBLEMS = 20
@@ -40,6 +41,21 @@ def snapshot_root(root: Path) -> Path:
     """The folder to read: a ConfigMap volume's current `..data` target, else `root` itself."""
     data = root / CONFIGMAP_DATA
     return data.resolve() if data.is_symlink() else root
+
+
+def load_snapshot(root: Path, *, cache_dir: Path | None) -> Registry:
+    """`load_registry` of one snapshot of `root`; problems name the files as `root/...`, as operators know them."""
+    snapshot = snapshot_root(root)
+    try:
+        return load_registry(snapshot, cache_dir=cache_dir)
+    except RegistryInvalid as exc:
+        if snapshot == root:
+            raise
+        problems = [
+            Problem(root / p.path.relative_to(snapshot), p.line, p.message) if p.path.is_relative_to(snapshot) else p
+            for p in exc.problems
+        ]
+        raise RegistryInvalid(root, problems) from None
 
 
 def fingerprint(root: Path) -> str:
@@ -142,7 +158,7 @@ class RegistryReloader:
             return True
 
     def _load(self) -> Registry:
-        return load_registry(snapshot_root(self.root), cache_dir=self.cache_dir)
+        return load_snapshot(self.root, cache_dir=self.cache_dir)
 
     def _failed(self, reason: str, summary: str, problems: list[str]) -> None:
         self.state = ReloadState(loaded_at=self.state.loaded_at, error=summary)
