@@ -111,8 +111,8 @@ class RedisServer:
 
     def start(self) -> None:
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        log = (self.root / "redis.log").open("ab")
-        self.process = subprocess.Popen([*command, "--dir", str(self.root)], stdout=log, stderr=log)
+        with (self.root / "redis.log").open("ab") as log:  # the server keeps its own descriptor
+            self.process = subprocess.Popen([*command, "--dir", str(self.root)], stdout=log, stderr=log)
         wait_for_port(self.port)
 
     def stop(self) -> None:
