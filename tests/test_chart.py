@@ -443,6 +443,13 @@ def test_the_drain_and_the_kubelets_deadline_are_derived_from_the_llm_timeout(
     assert pod["terminationGracePeriodSeconds"] > pause + grace
 
 
+def test_a_roll_out_starts_the_new_pod_before_an_old_one_drains(helm_render: Path) -> None:
+    for scenario in (CHART / "ci" / "default-values.yaml", PRODUCTION):
+        strategy = one(render(helm_render, scenario), "Deployment")["spec"]["strategy"]
+        assert strategy["type"] == "RollingUpdate"
+        assert strategy["rollingUpdate"]["maxUnavailable"] == 0
+
+
 def test_a_drain_shorter_than_the_deadline_is_refused(helm_render: Path, tmp_path: Path) -> None:
     values = with_values(tmp_path, KEYS, {"attache": {"llm": {"timeout": 90}, "shutdownGrace": 60}})
     message = render_error(helm_render, values)
