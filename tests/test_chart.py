@@ -504,6 +504,13 @@ def pod_labels(workload: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
+def test_the_migration_jobs_name_fits_the_label_it_becomes(helm_render: Path, tmp_path: Path) -> None:
+    values = with_values(tmp_path, yaml.safe_load(PRODUCTION.read_text()), {"fullnameOverride": "a" * 63})
+    name = one(render(helm_render, values), "Job")["metadata"]["name"]
+    assert len(name) <= 63, name
+    assert name.endswith("-db-upgrade")
+
+
 def test_the_migration_job_only_exists_for_postgresql(helm_render: Path, tmp_path: Path) -> None:
     kinds = {doc["kind"] for doc in render(helm_render, CHART / "ci" / "default-values.yaml")}
     assert "Job" not in kinds, "SQLite lives in each pod: the pod migrates it on start"
