@@ -786,7 +786,9 @@ def test_the_rendered_job_and_pod_run_the_real_service(
         env["ATTACHE_PORT"] = str(port)  # the image's ENV, not the chart's
         log = tmp_path / "serve.log"
         with log.open("w") as out:
-            process = subprocess.Popen([ATTACHE, *container["args"]], env=env, stdout=out, stderr=out)
+            # Its own process group: on failure the workers go with the launcher, never orphaned.
+            process = subprocess.Popen([ATTACHE, *container["args"]], env=env, stdout=out, stderr=out,
+                                       start_new_session=True)  # fmt: skip
         try:
             api = f"http://127.0.0.1:{port}"
             wait_until_up(f"{api}/health/ready", logs=[log], procs=[process], seconds=120)
@@ -806,7 +808,7 @@ def test_the_rendered_job_and_pod_run_the_real_service(
             process.wait(timeout=pod["terminationGracePeriodSeconds"] - pause)
         finally:
             if process.poll() is None:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
     finally:
         redis.close()
