@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest contract-tools lock pin schemas cassettes cassettes-live bench-registry bench bench-assess bench-store bench-fleet bench-overload swagger-ui clean
+.PHONY: run test lint typecheck pytest contract-tools lock pin schemas cassettes cassettes-live bench-registry bench bench-assess bench-store bench-fleet bench-overload bench-memory swagger-ui clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,10 @@ bench-fleet: $(STAMP)
 
 bench-overload: $(STAMP)
 	$(BIN)/python benchmarks/overload.py
+
+# Pod RSS under load per worker count (the chart's memory limit is derived from it); needs wrk.
+bench-memory: $(STAMP)
+	$(BIN)/python benchmarks/worker_memory.py
 
 bench-registry: $(STAMP)
 	$(BIN)/python benchmarks/registry_load.py
