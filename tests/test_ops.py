@@ -55,7 +55,7 @@ def alert_names(document: dict[str, Any]) -> set[str]:
 def test_rules_pass_promtool_check() -> None:
     result = run(tool("promtool"), "check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def test_every_alert_has_a_passing_unit_test() -> None:
@@ -69,6 +69,7 @@ def test_every_alert_has_a_passing_unit_test() -> None:
         "AttacheProviderTimeouts",
         "AttacheNoSuccessfulAssessments",
         "AttacheAssessmentsNotKept",
+        "AttacheSharedRateLimitsDown",
     }
     cases = yaml.safe_load(RULE_TESTS.read_text())["tests"]
     fired = {t["alertname"] for case in cases for t in case["alert_rule_test"] if t["exp_alerts"]}
@@ -205,7 +206,7 @@ def test_a_real_prometheus_scrapes_the_service_and_every_query_runs(scraped_serv
     assert float(tokens[0]["value"][1]) == 3 * 1420
     rules = json.load(urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10))
     assert rules["status"] == "success"
-    assert len(rules["data"]["groups"][0]["rules"]) == 8
+    assert len(rules["data"]["groups"][0]["rules"]) == 9
 
 
 def adapter_rule(document: Path) -> dict[str, Any]:
