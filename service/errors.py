@@ -16,9 +16,10 @@
     │   ├── UpstreamRateLimited       503 upstream_rate_limited (+ Retry-After)
     │   ├── UpstreamUnavailable       502 upstream_unavailable (503 + Retry-After when the provider said when)
     │   └── UpstreamRejected          502 upstream_rejected (the provider refused our request: auth, model, size)
+    │       └── ContextLengthExceeded 502 context_length_exceeded (prompt and answer exceed the model's context)
     └── ModelOutputError              the model answered, but not with a usable assessment
         ├── InvalidModelOutput        502 invalid_model_output (after the re-asks; carries `attempts`)
-        ├── OutputTruncated           502 output_truncated (finish_reason=length)
+        ├── OutputTruncated           502 output_truncated (finish_reason=length, or output tokens reached max_tokens)
         └── ModelRefused              422 model_refused
 
 Litestar's own HTTP exceptions (routing 404/405, body validation 400, size 413) are mapped
@@ -149,6 +150,11 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamRejected(UpstreamError):
     code = "upstream_rejected"
     title = "Model provider rejected the request"
+
+
+class ContextLengthExceeded(UpstreamRejected):
+    code = "context_length_exceeded"
+    title = "Model context window exceeded"
 
 
 class ModelOutputError(AttacheError):

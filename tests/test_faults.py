@@ -34,6 +34,12 @@ AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 VALID = assessment("jp-01-us-japan-critical-minerals")
 INVALID = {**VALID, "outlook": VALID["outlook"][:1]}
 DOC = Path(__file__).resolve().parent.parent / "docs" / "faults.md"
+# What llama-cpp-python's server answered, with HTTP 500, to `response_format: {"type": "json_schema", …}`.
+MALFORMED = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input "
+    "should be 'text' or 'json_object'\", 'input': 'json_schema', 'ctx': {'expected': \"'text' or 'json_object'\"}}\n"
+    '\n  File "/srv/llama_cpp/server/app.py", line 376, in create_chat_completion\n    POST /v1/chat/completions'
+)
 
 
 def error(status: int, **headers: str) -> Reply:
@@ -101,6 +107,43 @@ FAULTS = [
         lambda: [Reply.completion('{"title": "cut', finish_reason="length")],
         502,
         "output_truncated",
+        1,
+    ),
+    Fault(
+        "output tokens reached max_tokens, finish_reason=tool_calls",
+        lambda: [Reply.completion(VALID, finish_reason="tool_calls", usage=(1850, 4096))],
+        502,
+        "output_truncated",
+        1,
+    ),
+    Fault(
+        "re-ask past the context window",
+        lambda: [Reply.completion(INVALID, usage=(1850, 1420))],
+        502,
+        "invalid_model_output",
+        1,
+        settings={"llm_context_tokens": 6000},
+    ),
+    Fault(
+        "400 context_length_exceeded",
+        lambda: [
+            Reply.error(
+                400,
+                "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens "
+                "(4904 in the messages, 4096 in the completion).",
+                "invalid_request_error",
+                "context_length_exceeded",
+            )
+        ],
+        502,
+        "context_length_exceeded",
+        1,
+    ),
+    Fault(
+        "500 with a request-validation message",
+        lambda: [Reply.error(500, MALFORMED, "internal_server_error")] * 3,
+        502,
+        "upstream_rejected",
         1,
     ),
     Fault(
