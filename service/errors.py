@@ -178,6 +178,17 @@ class ModelRefused(ModelOutputError):
     title = "The model refused to answer"
 
 
+def problem_codes() -> list[str]:
+    """Every stable `code` a problem body can carry; the OpenAPI document lists them."""
+    codes = {*HTTP_STATUS_CODES.values(), "http_error"}
+    classes: list[type[AttacheError]] = [AttacheError]
+    while classes:
+        cls = classes.pop()
+        codes.add(cls.code)
+        classes.extend(cls.__subclasses__())
+    return sorted(codes)
+
+
 def problem(
     *,
     status: int,

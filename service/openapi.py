@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.typing import FieldDefinition
 
 from service import __version__
+from service.errors import problem_codes
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs-assets"
@@ -74,7 +75,7 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     title: str
     status: int
     detail: str
-    code: str
+    code: Annotated[str, msgspec.Meta(description="Stable; branch on it. One of: " + ", ".join(problem_codes()))]
     errors: list[dict[str, Any]] | None = None
 
 

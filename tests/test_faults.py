@@ -234,3 +234,13 @@ def test_the_documented_matrix_matches_the_tested_one() -> None:
         assert code == (f"`{fault.code}`" if fault.code else "—"), fault.name
         assert retry_after == ("yes" if fault.retry_after else "—"), fault.name
         assert calls == str(fault.calls), fault.name
+
+
+async def test_the_openapi_document_lists_every_problem_code() -> None:
+    async with AsyncTestClient(app=create_app(Settings(cache_dir="off"))) as client:
+        spec = (await client.get("/docs/openapi.json")).json()
+    described = spec["components"]["schemas"]["Problem"]["properties"]["code"]["description"]
+    for fault in FAULTS:
+        if fault.code:
+            assert fault.code in described, fault.code
+    assert "context_length_exceeded" in described
