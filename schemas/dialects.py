@@ -5,9 +5,9 @@
   pattern and the year's range; no string lengths, no `not`. The validators check the rest.
 - **constrained** (`constrained_schema`): everything the validators check, for servers that
   turn the schema into a decoding grammar (llama.cpp, llama-cpp-python, vLLM): lengths,
-  non-blank text, item counts, the icon's emoji pattern. Such a server cannot produce an
-  answer the validators reject, except where its converter ignores a keyword (llama.cpp's
-  ignores `not`: a blank string can still come out, and is re-asked).
+  non-blank text, item counts, the icon's emoji pattern. Text is a pattern their grammar
+  converters read as validators do (`schemas.rules.text_pattern`): a little stricter than
+  the validators, never looser, so such a server cannot produce an answer they reject.
 
 Both come from the one pydantic model; the keywords of each check live beside it in
 `schemas.rules`.

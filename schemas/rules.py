@@ -30,8 +30,22 @@ _PICTOGRAPH = "©®‼⁉™ℹ↔-↙↩↪⌚⌛⌨⏏⏩-⏳⏸-⏺Ⓜ▪▫�
 _MODIFIER = "\ufe0f\U0001f3fb-\U0001f3ff"
 _ONE = f"[{_PICTOGRAPH}][{_MODIFIER}]?"
 ICON_PATTERN = f"^([🇦-🇿][🇦-🇿]|{_ONE}(\u200d{_ONE}){{0,3}})$"
-# What `strip()` removes, as JSON Schema validators read `\s` in a pattern (Python's `re`).
-BLANK_PATTERN = r"^\s*$"
+# Every character `str.isspace()` calls blank (what `strip()` removes), as the body of a
+# character class both Python's `re` and GBNF read (tests/test_schema_dialects.py checks it).
+BLANKS = " \\t\\n\\r\\x0b\\x0c\\x1c-\\x1f\\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def text_pattern(max_chars: int) -> str:
+    """Non-blank text of at most `max_chars` characters, without `"`, `\\` or control characters.
+
+    Grammar converters (llama.cpp's, llama-cpp-python's) apply a pattern to the raw JSON text
+    of the string, validators to the decoded string; without `"` and `\\` (so without escapes)
+    and without control characters (which JSON only allows escaped) the two read the same.
+    The converters take no `not` and ignore lengths beside a pattern, so this is the one way
+    to make a grammar refuse a blank string. Stricter than the validator (no leading blank,
+    no `"`, `\\` or line break), never looser.
+    """
+    return f'^[^{BLANKS}"\\\\\\x01-\\x1f][^"\\\\\\x01-\\x1f]{{0,{max_chars - 1}}}$'
 
 
 class Rule:
@@ -71,7 +85,7 @@ def text(max_chars: int) -> Rule:
             raise ValueError(f"this text must be at most {max_chars} characters; you gave {len(value)}. Tighten it.")
         return value.strip()
 
-    return Rule(check, {"minLength": 1, "maxLength": max_chars, "not": {"pattern": BLANK_PATTERN}})
+    return Rule(check, {"minLength": 1, "maxLength": max_chars, "pattern": text_pattern(max_chars)})
 
 
 def count(low: int, high: int, noun: str) -> Rule:

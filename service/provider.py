@@ -16,7 +16,6 @@ import functools
 import json
 import logging
 import math
-import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -295,8 +294,6 @@ class ModelProvider:
             output_tokens=usage.completion_tokens if usage else 0,
         )
         log.answered_messages = len(kwargs["messages"])
-        if self.settings.llm_mode == "json_object_schema":
-            _escape_control_characters(completion)
         try:
             _check(completion, kwargs.get("max_tokens"))
         except AttacheError as exc:
@@ -366,26 +363,6 @@ def _constrained_format(mode: str, request: dict[str, Any], schema: dict[str, An
         return {"type": "json_object", "schema": schema}
     sent = request["response_format"]  # a copy: instructor's may be reused
     return {**sent, "json_schema": {**sent["json_schema"], "schema": schema}}
-
-
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")
-
-
-def _escape_control_characters(completion: ChatCompletion) -> None:
-    """Rewrite an answer whose strings hold raw control characters as the JSON it means.
-
-    llama-cpp-python's grammar lets a raw newline into a JSON string, which JSON forbids and
-    pydantic refuses; Python's own parser reads it (`strict=False`) without guessing. An
-    answer that is not JSON even so is left as it is, for instructor to re-ask.
-    """
-    message = completion.choices[0].message if completion.choices else None
-    if message is None or not message.content or not _CONTROL_CHARACTER.search(message.content):
-        return
-    try:
-        parsed = json.loads(message.content, strict=False)
-    except ValueError:
-        return
-    message.content = json.dumps(parsed, ensure_ascii=False)
 
 
 def _check(completion: ChatCompletion, max_tokens: int | None) -> None:

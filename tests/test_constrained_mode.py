@@ -88,16 +88,6 @@ async def test_the_other_modes_keep_the_published_dialect(provider: StandIn, tmp
     assert not lengths_in(sent.get("response_format"))
 
 
-async def test_raw_newlines_inside_strings_are_read_as_the_json_they_mean(provider: StandIn, tmp_path: Path) -> None:
-    # llama-cpp-python's grammar lets a raw newline into a JSON string.
-    text = json.dumps(VALID, ensure_ascii=False).replace("Sanae Takaichi", "Sanae\nTakaichi", 1)
-    assert "Sanae\nTakaichi" in text
-    provider.push(answer(text))
-    response = await post(provider, tmp_path, llm_mode="json_object_schema", llm_reasks=0)
-    assert response.status_code == 200, response.text
-    assert "Sanae\nTakaichi" in response.json()["assessment"]["bottom_line"]
-
-
 async def test_what_is_not_json_at_all_is_still_reasked(provider: StandIn, tmp_path: Path) -> None:
     provider.push(answer("{'title': 'oops'"), answer(VALID))
     response = await post(provider, tmp_path, llm_mode="json_object_schema")

@@ -1,7 +1,9 @@
 """Both JSON Schema dialects agree with the pydantic validators, on a corpus and on generated answers.
 
-- constrained dialect (sent to grammar-constrained servers): accepts exactly what the
-  validators accept.
+- constrained dialect (sent to grammar-constrained servers): never accepts what the
+  validators reject; on plain text (no leading blank, no `"`, `\\` or control character,
+  which its text pattern leaves out: schemas.rules.text_pattern) it accepts exactly what they
+  accept.
 - published dialect (OpenAI strict): never rejects what the validators accept, and rejects
   the same wrong item counts, enums and language tags they do; lengths and the icon are
   left to the validators.
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import sys
 from typing import Any
 
 import pytest
@@ -22,7 +26,7 @@ from pydantic import ValidationError
 from schemas import Assessment
 from schemas.dialects import constrained_schema
 from schemas.export import json_schema
-from schemas.rules import ICON_PATTERN
+from schemas.rules import BLANKS, ICON_PATTERN
 from tests.scenarios import assessment
 
 VALID = [
@@ -57,7 +61,7 @@ TEXTS = [
 LISTS = [(("sections",), 3, 7), (("sections", 1, "points"), 2, 6), (("outlook",), 2, 6)]
 ICONS_OK = ["🧭", "⛏️", "🔩", "🛰", "🛡", "🇺🇸", "👩‍🔬", "👍🏽", "⚖", "🏮"]
 ICONS_WRONG = ["", " ", "1", "a🧭", "🧭 ", " 🧭", "🧭🧭", "🇺", "é", "->", "**", "🧭\t", "\n", "■■", "＾"]
-BLANKS = ["", " ", "\n", "\t \n", "\u3000", "\xa0\xa0"]
+BLANK_TEXTS = ["", " ", "\n", "\t \n", "\u3000", "\xa0\xa0"]
 
 
 def validators_accept(answer: Any) -> bool:
@@ -83,9 +87,25 @@ def get(answer: Any, path: tuple[str | int, ...]) -> Any:
     return answer
 
 
+def plain(node: Any, key: str = "") -> bool:
+    """No text in the answer starts with a blank or holds `"`, `\\` or a control character."""
+    if isinstance(node, dict):
+        return all(plain(value, name) for name, value in node.items())
+    if isinstance(node, list):
+        return all(plain(item, key) for item in node)
+    if isinstance(node, str) and key != "icon":
+        return not node[:1].isspace() and not any(c in '"\\' or "\x01" <= c <= "\x1f" for c in node)
+    return True
+
+
 def check_agreement(answer: Any, *, published_carries_it: bool) -> bool:
     accepted = validators_accept(answer)
-    assert CONSTRAINED.is_valid(answer) == accepted, json.dumps(answer, ensure_ascii=False)[:300]
+    constrained = CONSTRAINED.is_valid(answer)
+    shown = json.dumps(answer, ensure_ascii=False)[:300]
+    if constrained:
+        assert accepted, f"the constrained schema accepts an answer the validators reject: {shown}"
+    if plain(answer):
+        assert constrained == accepted, shown
     if accepted:
         assert PUBLISHED.is_valid(answer), "the published schema rejects an answer the validators accept"
     elif published_carries_it:
@@ -105,10 +125,15 @@ def path_id(value: object) -> str:
 @pytest.mark.parametrize(("path", "limit"), TEXTS, ids=path_id)
 def test_text_limits_agree(path: tuple[str | int, ...], limit: int) -> None:
     base = VALID[0]
-    cases = {"x" * limit: True, "x" * (limit + 1): False, "x": True, "  x  ": True, 'He said "no".\nThen left.': True}
+    cases = {"x" * limit: True, "x" * (limit + 1): False, "x": True, "x  ": True, "日本の決断": True}
     for value, expected in cases.items():
         assert check_agreement(put(base, path, value), published_carries_it=False) == expected, value[:20]
-    for blank in BLANKS:
+    # Valid for the validators, left out by the constrained text pattern (stricter, never looser).
+    for value in ("  x  ", 'He said "no".', "a\\b", "two\nlines"):
+        answer = put(base, path, value)
+        assert check_agreement(answer, published_carries_it=False)
+        assert not CONSTRAINED.is_valid(answer), repr(value)
+    for blank in BLANK_TEXTS:
         assert not check_agreement(put(base, path, blank), published_carries_it=False), repr(blank)
 
 
@@ -161,7 +186,7 @@ def _text_near(limit: int) -> st.SearchStrategy[str]:
     around = st.integers(min_value=max(limit - 3, 0), max_value=limit + 3)
     return st.one_of(
         st.text(max_size=40),
-        st.sampled_from(BLANKS),
+        st.sampled_from(BLANK_TEXTS),
         st.builds(lambda n, pad: pad + "y" * n + pad, around, st.sampled_from(["", " ", "\n", "\u3000"])),
         st.builds(lambda s, n: (s or "z") * n, st.text(min_size=1, max_size=3), st.integers(1, limit // 2 + 2)),
     )
@@ -190,3 +215,9 @@ def mutated(draw: st.DrawFn) -> tuple[dict[str, Any], bool]:
 def test_generated_answers_agree(case: tuple[dict[str, Any], bool]) -> None:
     answer, published_carries_it = case
     check_agreement(answer, published_carries_it=published_carries_it)
+
+
+def test_the_blank_characters_are_exactly_what_strip_removes() -> None:
+    blank = re.compile(f"[{BLANKS}]")
+    every = map(chr, range(sys.maxunicode + 1))
+    assert [c for c in every if c.isspace() != bool(blank.fullmatch(c))] == []
