@@ -167,6 +167,9 @@ def test_enums_tags_and_years_agree_in_both_dialects() -> None:
         (("literary_echo", "language"), "Japanese", False),
         (("literary_echo", "year"), None, True),
         (("literary_echo", "year"), 2101, False),
+        (("literary_echo", "year"), -3000, True),
+        (("literary_echo", "year"), -3001, False),
+        (("literary_echo", "year"), 1485642317369401, False),
     ]
     for path, value, expected in cases:
         assert check_agreement(put(base, path, value), published_carries_it=True) == expected, (path, value)
