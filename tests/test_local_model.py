@@ -38,6 +38,12 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def server(workdir: Path) -> Iterator[str]:
+    with local_model.llama_server(local_model.free_port(), workdir / "server.log") as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
 def small_server(workdir: Path) -> Iterator[str]:
     """The same model with a 2,048-token window, for the context-window fault."""
     with local_model.llama_server(local_model.free_port(), workdir / "small.log", n_ctx=2048) as base_url:
@@ -66,15 +72,15 @@ def test_the_fixed_set_through_attache_serve(workdir: Path, capsys: pytest.Captu
 
 
 async def test_a_cut_off_tool_call_is_truncated_whatever_finish_reason_says(
-    small_server: str, tmp_path: Path, registry_dir: Path
+    server: str, tmp_path: Path, registry_dir: Path
 ) -> None:
     # llama-cpp-python reports a tool call cut at max_tokens as finished normally.
     stable = (registry_dir / "jp-01" / "1.0.0.yaml").read_text()
-    short = stable.replace("max_output_tokens: 4096", "max_output_tokens: 48")
+    short = stable.replace("max_output_tokens: 4096", "max_output_tokens: 256")  # the registry's least
     (registry_dir / "jp-01" / "9.0.0.yaml").write_text(short)
     lock = registry_dir / "registry.lock"
     lock.write_text(lock.read_text() + f"{hashlib.sha256(short.encode()).hexdigest()}  jp-01/9.0.0.yaml\n")
-    app = create_app(settings(tmp_path, small_server, registry_dir=str(registry_dir), llm_mode="tools"))
+    app = create_app(settings(tmp_path, server, registry_dir=str(registry_dir), llm_mode="tools"))
     async with AsyncTestClient(app=app, timeout=300) as client:
         response = await client.post("/assess", json={**JP01_SAMPLE_REQUEST, "agent": "jp-01@9.0.0"})
     assert response.status_code == 502, response.text
@@ -82,9 +88,9 @@ async def test_a_cut_off_tool_call_is_truncated_whatever_finish_reason_says(
     assert response.json()["attempts"] == 1, "a cut-off answer is final"
 
 
-async def test_json_schema_mode_on_llama_cpp_python_is_rejected_once(small_server: str, tmp_path: Path) -> None:
+async def test_json_schema_mode_on_llama_cpp_python_is_rejected_once(server: str, tmp_path: Path) -> None:
     # Its server answers `response_format: json_schema` with HTTP 500 and a validation message.
-    async with AsyncTestClient(app=create_app(settings(tmp_path, small_server, llm_mode="json_schema"))) as client:
+    async with AsyncTestClient(app=create_app(settings(tmp_path, server, llm_mode="json_schema"))) as client:
         response = await client.post("/assess", json=JP01_SAMPLE_REQUEST)
     assert response.status_code == 502, response.text
     assert response.json()["code"] == "upstream_rejected"
