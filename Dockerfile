@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
-# Attaché: a production image. Runtime dependencies come from requirements.lock only
-# (used as constraints, so the dev tools in the lock are not installed).
+# Attaché: a production image. Every dependency is installed from a lock with hashes
+# (--require-hashes): requirements-build.lock builds the wheel, requirements-runtime.lock is
+# what runs. The base image is pinned by digest; `make pin` refreshes the digest and the locks.
 
-ARG BASE_IMAGE=python:3.11-slim-bookworm
+ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
 
 FROM ${BASE_IMAGE} AS build
 # A build behind a TLS-inspecting proxy passes its CA bundle (see .ci/build-image).
@@ -11,13 +12,15 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY requirements.lock pyproject.toml README.md ./
+COPY requirements-build.lock requirements-runtime.lock pyproject.toml README.md ./
 COPY service/ service/
 COPY schemas/ schemas/
-RUN python -m venv /opt/attache \
-    && /opt/attache/bin/pip install --no-cache-dir --constraint requirements.lock hatchling editables \
-    && /opt/attache/bin/pip install --no-cache-dir --no-build-isolation --constraint requirements.lock . \
-    && /opt/attache/bin/pip uninstall --yes hatchling editables
+RUN python -m venv /opt/build \
+    && /opt/build/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements-build.lock \
+    && /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /src/dist . \
+    && python -m venv /opt/attache \
+    && /opt/attache/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements-runtime.lock \
+    && /opt/attache/bin/pip install --no-cache-dir --no-deps /src/dist/attache-*.whl
 
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="attache" \

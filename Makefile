@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest lock schemas cassettes cassettes-live bench-registry bench bench-assess bench-overload swagger-ui clean \
+.PHONY: run test lint typecheck pytest lock pin schemas cassettes cassettes-live bench-registry bench bench-assess bench-store bench-overload swagger-ui clean \
 	local-model run-local cassettes-local bench-local
 
 $(STAMP): requirements.lock pyproject.toml
@@ -30,10 +30,20 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-# Regenerate the lock after changing dependencies in pyproject.toml.
+# Regenerate the locks (with hashes) after changing dependencies in pyproject.toml:
+# requirements.lock (everything, for development and CI), and from it the image's two:
+# requirements-runtime.lock (what runs) and requirements-build.lock (what builds the wheel).
+COMPILE = $(BIN)/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links --generate-hashes
 lock: $(STAMP)
-	$(BIN)/pip-compile --quiet --extra dev --strip-extras --allow-unsafe --no-emit-index-url \
-		--no-emit-find-links --output-file requirements.lock pyproject.toml
+	$(COMPILE) --extra dev --output-file requirements.lock pyproject.toml
+	$(COMPILE) --constraint requirements.lock --output-file requirements-runtime.lock pyproject.toml
+	$(COMPILE) --constraint requirements.lock --only-build-deps --all-build-deps --output-file requirements-build.lock pyproject.toml
+
+# Refresh what the image is built from: the base image's digest (skopeo, from Debian) and the locks.
+BASE_TAG = python:3.11-slim-bookworm
+pin: lock
+	digest=$$(skopeo inspect --format '{{.Digest}}' docker://docker.io/library/$(BASE_TAG)) && \
+		sed -i "s|^ARG BASE_IMAGE=.*|ARG BASE_IMAGE=$(BASE_TAG)@$$digest|" Dockerfile
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export
@@ -90,6 +100,9 @@ bench-local: $(STAMP) $(LOCAL_MODEL)/.installed
 
 bench-assess: $(STAMP)
 	$(BIN)/python benchmarks/assess_overhead.py
+
+bench-store: $(STAMP)
+	$(BIN)/python benchmarks/store.py
 
 bench-overload: $(STAMP)
 	$(BIN)/python benchmarks/overload.py

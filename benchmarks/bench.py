@@ -11,7 +11,12 @@ Everything runs in one go on this machine, over loopback, with the stand-in prov
 4. start-to-ready with a 50-persona x 10-version registry (warm load cache);
 5. the same latency and throughput for LiteLLM proxy in front of the same stand-in, when
    `.bench/litellm/bin/litellm` exists (`make bench` creates it from
-   benchmarks/litellm-requirements.txt).
+   benchmarks/litellm-requirements.txt);
+6. the store (benchmarks/store.py): added latency with the store off, on SQLite and on
+   PostgreSQL; a cache hit end to end and cache hits per second; throughput store on/off.
+
+The response cache is off except in the cache-hit rows: every other request reaches the
+provider (identical requests would otherwise be answered from the store).
 
 The service runs as in production: `attache serve` with the default settings (one worker,
 256 in flight, JSON logs at info, to /dev/null here). For comparison, the throughput and RSS
@@ -42,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.assess_overhead import captured_body  # noqa: E402
 from benchmarks.common import Process, percentile, rss_mb, sequential, start_attache, start_standin, wait_ready  # noqa: E402
 from benchmarks.registry_load import generate, start_to_ready  # noqa: E402
+from benchmarks.store import added_latency, cache_hits, postgres, store_throughput  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
 
@@ -96,7 +102,7 @@ async def latencies(provider: str, attache_base: str, litellm_base: str | None) 
             await via_litellm.chat.completions.create(**body)
 
         results["sdk"] = await sequential(sdk, RUNS)
-        results["attache"] = await sequential(assess, RUNS)
+        results["attache"] = await sequential(assess, RUNS)  # the default store (SQLite), cache off
         if litellm_base:
             results["litellm"] = await sequential(proxy, RUNS)
     await direct.close()
@@ -178,6 +184,18 @@ def main() -> None:
         finally:
             for process in [*services, fast, slow]:
                 process.stop()
+
+        # The store: its write on SQLite and PostgreSQL beside none, cache hits, throughput store on/off.
+        with postgres() as server:
+            fast, fast_url = start_standin(0.0)
+            slow, slow_url = start_standin(DELAY)
+            try:
+                rows += added_latency(fast_url, workdir, server)
+                rows += cache_hits(fast_url, workdir, wrk)
+                rows += store_throughput(slow_url, workdir, wrk)
+            finally:
+                fast.stop()
+                slow.stop()
 
         registry, cache = workdir / "registry", workdir / "cache"
         registry.mkdir()

@@ -7,6 +7,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -87,6 +88,8 @@ def start_standin(delay: float = 0.0) -> tuple[Process, str]:
 def start_attache(provider: str, **settings: str) -> tuple[Process, str]:
     """`attache serve` on `provider`, rate limit off, ready; extra ATTACHE_* settings by name.
 
+    Each service keeps its store (SQLite) in a fresh folder, and the response cache is off
+    unless a setting turns it on: a benchmark of the provider path must reach the provider.
     Logging stays at the production level (info); its lines go to /dev/null.
     """
     from tests.conftest import free_port
@@ -97,6 +100,8 @@ def start_attache(provider: str, **settings: str) -> tuple[Process, str]:
         "OPENAI_BASE_URL": provider,
         "OPENAI_API_KEY": "sk-bench",
         "ATTACHE_RATE_LIMIT_PER_MINUTE": "0",
+        "ATTACHE_DATA_DIR": tempfile.mkdtemp(prefix="attache-bench-"),
+        "ATTACHE_RESPONSE_CACHE_TTL": "0",
         **{f"ATTACHE_{name.upper()}": value for name, value in settings.items()},
     }
     process = Process([str(Path(sys.executable).with_name("attache")), "serve", "--port", str(port)], env)

@@ -17,7 +17,7 @@ from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEven
 from service.errors import PROBLEM_TYPE_BASE, Overloaded
 from service.metrics import metrics
 
-GATED = ("POST", "/assess")
+GATED_PATHS = frozenset({"/assess", "/assess/"})  # Litestar routes both to the same handler
 
 
 class Admission:
@@ -25,16 +25,23 @@ class Admission:
         self.limit = limit
         self.in_flight = 0
 
-    @contextmanager
-    def admit(self) -> Iterator[None]:
+    def acquire(self) -> None:
+        """Take a slot, or refuse with 503 `overloaded`; pair with `release` (async work holds one)."""
         if self.in_flight >= self.limit:
             metrics().shed.inc()
             raise Overloaded(overloaded_detail(self.in_flight), headers={"Retry-After": "1"})
         self.in_flight += 1
+
+    def release(self) -> None:
+        self.in_flight -= 1
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        self.acquire()
         try:
             yield
         finally:
-            self.in_flight -= 1
+            self.release()
 
 
 def overloaded_detail(in_flight: int) -> str:
@@ -54,7 +61,8 @@ def admission_gate(app: ASGIApp, admission: Admission) -> ASGIApp:
         if (
             admission.in_flight >= admission.limit
             and scope["type"] == ScopeType.HTTP
-            and (scope.get("method"), scope["path"]) == GATED
+            and scope["path"] in GATED_PATHS
+            and scope.get("method") == "POST"
         ):
             metrics().shed.inc()
             body = msgspec.json.encode(

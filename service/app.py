@@ -5,7 +5,11 @@ Nothing is built at import time; tests build apps with their own settings and re
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import signal
+import time
+from types import FrameType
 from typing import Any
 
 import structlog
@@ -13,14 +17,15 @@ from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware.base import DefineMiddleware
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from schemas import SCHEMAS
 from service.admission import Admission, admission_gate
-from service.auth import rate_limit_identity
+from service.background import Background
+from service.body import TypedBodyRequest
+from service.callers import CallerNames, caller_secret
 from service.errors import (
     AttacheError,
     InvalidRequest,
@@ -29,16 +34,22 @@ from service.errors import (
     http_exception_to_problem,
     unexpected_error_to_problem,
 )
+from service.keys import configured_keys
 from service.logs import configure_logging, get_logger
 from service.metrics import record_start
 from service.openapi import StrictStructSchemaPlugin, assets_router, openapi_config
+from service.rate_limit import RateLimiter
 from service.registry import Registry, load_registry
 from service.request_context import request_context
+from service.response_cache import ResponseCache
 from service.routes.agents import AgentController
-from service.routes.assess import assess, provide_provider
+from service.routes.assess import assess
+from service.routes.assessments import AssessmentController
 from service.routes.health import HealthController
 from service.routes.schemas import get_schema
-from service.settings import Settings
+from service.settings import Settings, SettingsError
+from service.store import Store, open_store
+from service.store.database import database_url
 
 log = get_logger("attache")
 
@@ -90,23 +101,39 @@ def http_metrics() -> PrometheusConfig:
     )
 
 
-def rate_limit(settings: Settings) -> list[DefineMiddleware]:
-    if not settings.rate_limit_per_minute:
-        return []
-    config = RateLimitConfig(
-        rate_limit=("minute", settings.rate_limit_per_minute),
-        identifier_for_request=rate_limit_identity,
-        exclude=["^/health/", "^/metrics", "^/docs"],
-    )
-    return [config.middleware]
+async def start_store(app: Litestar, settings: Settings) -> None:
+    """Open the store (SQLite by default), its response cache and its background work.
+
+    A database that cannot be reached does not stop start-up (plain assessments are still
+    answered); one at a revision this release does not know does.
+    """
+    store = await open_store(database_url(settings), pool_size=min(settings.max_inflight, 20))
+    log.info("store", store=store.location, revision=store.revision, available=store.available)
+    app.state.store = store
+    if settings.response_cache_ttl:
+        app.state.response_cache = ResponseCache(store, settings.response_cache_ttl)
+    app.state.background = Background(store, settings)
+    app.state.background.start()
+
+
+def check_fleet(settings: Settings) -> None:
+    """A fleet must name callers alike on every replica, or callers would split between pods."""
+    if settings.is_fleet and not settings.caller_secret:
+        raise SettingsError(
+            "ATTACHE_CALLER_SECRET: must be set (the same on every replica) when ATTACHE_REDIS_URL or a PostgreSQL "
+            "ATTACHE_DATABASE_URL is: it names callers for rate limits, /assessments and idempotency keys"
+        )
 
 
 def create_app(settings: Settings | None = None, *, registry: Registry | None = None) -> Litestar:
     """Build the app; the registry is loaded (and validated) at start-up unless given."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    client_keys, admin_keys = configured_keys(settings)
+    check_fleet(settings)
+    trusted_proxies = settings.trusted_proxy_list
 
-    def start(app: Litestar) -> None:
+    async def start(app: Litestar) -> None:
         if registry is not None:
             app.state.registry = registry
         else:
@@ -122,16 +149,22 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         current: Registry = app.state.registry
         record_start(len(current.personas), current.version_count, current.lock_digest)
         if not app.state.client_keys:
-            log.warning("ATTACHE_API_KEYS is not set: /assess and /agents are open to any caller")
+            log.warning(
+                "neither ATTACHE_API_KEYS nor ATTACHE_API_KEYS_FILE is set: /assess and /agents are open to any caller"
+            )
         if settings.provider_configured:
             from service.provider import ModelProvider  # the openai SDK: ~1.5 s of imports
 
-            app.state.provider = ModelProvider(settings)
+            app.state.provider = ModelProvider(settings, known_models=current.model_names)
             app.state.provider.warm_up(list(SCHEMAS.values()))
         else:
             log.warning(
                 "no model provider configured; /assess answers 503 until OPENAI_API_KEY or OPENAI_BASE_URL is set"
             )
+        await start_store(app, settings)
+        if settings.rate_limit_per_minute:
+            app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
+        watch_sigterm(app)
         # Everything built so far (modules, registry, schemas, the SDK's types) lives as long as
         # the process: out of the collector's sight, collections under load take ~40 % less time.
         gc.collect()
@@ -139,18 +172,39 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
 
     async def stop(app: Litestar) -> None:
         gc.unfreeze()
+        background: Background | None = app.state.get("background")
+        if background is not None:
+            # One budget since SIGTERM: uvicorn's drain of requests, then what async work has left.
+            draining_since: float = app.state.get("draining_since") or time.monotonic()
+            await background.stop(max(settings.drain_seconds - (time.monotonic() - draining_since), 0.0))
+        limiter: RateLimiter | None = app.state.get("rate_limiter")
+        if limiter is not None:
+            await limiter.close()
         provider = app.state.get("provider")
         if provider is not None:
             await provider.close()
+        store: Store | None = app.state.get("store")
+        if store is not None:
+            await store.close()
 
+    # With ATTACHE_METRICS_PORT, /metrics is served on that port by `attache serve`, not here.
+    metrics_route = [] if settings.metrics_port else [MetricsController]
     app = Litestar(
-        route_handlers=[AgentController, HealthController, MetricsController, assess, get_schema, assets_router()],
+        route_handlers=[
+            AgentController,
+            AssessmentController,
+            HealthController,
+            *metrics_route,
+            assess,
+            get_schema,
+            assets_router(),
+        ],
         dependencies={
             "registry": Provide(provide_registry, sync_to_thread=False),
-            "provider": Provide(provide_provider, sync_to_thread=False),
         },
-        middleware=[http_metrics().middleware, *rate_limit(settings)],
-        request_max_body_size=settings.max_body_bytes,
+        middleware=[http_metrics().middleware],
+        request_max_body_size=settings.body_limit,
+        request_class=TypedBodyRequest,
         on_startup=[start],
         on_shutdown=[stop],
         plugins=[ProblemDetailsPlugin(), StrictStructSchemaPlugin()],
@@ -165,12 +219,36 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         state=State(
             {
                 "settings": settings,
-                "client_keys": settings.client_keys(),
+                "client_keys": client_keys | admin_keys,
+                "admin_keys": admin_keys,
+                "callers": CallerNames(caller_secret(settings)),
                 "admission": Admission(settings.max_inflight),
             }
         ),
     )
     # Route middleware never sees router errors (404, 405); the request id and the request
     # log line must, so they wrap Litestar's own outermost handler.
-    app.asgi_handler = request_context(admission_gate(app.asgi_handler, app.state.admission))
+    handler = request_context(admission_gate(app.asgi_handler, app.state.admission))
+    if trusted_proxies:
+        # X-Forwarded-For from these peers only (uvicorn's own parser: rightmost untrusted hop).
+        handler = ProxyHeadersMiddleware(handler, trusted_hosts=trusted_proxies)  # type: ignore[arg-type,assignment]
+    app.asgi_handler = handler
     return app
+
+
+def watch_sigterm(app: Litestar) -> None:
+    """Note when SIGTERM arrives: readiness turns false, and the shutdown budget starts then.
+
+    uvicorn owns the signal (it stops accepting, drains, exits); this handler only records
+    the moment before passing the signal on. Possible only in the main thread (a server, not
+    a test client).
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        app.state.draining_since = time.monotonic()
+        if callable(previous):
+            previous(signum, frame)
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, on_sigterm)

@@ -8,6 +8,7 @@ model's output.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,14 +19,15 @@ import structlog
 from pydantic import BaseModel
 
 from schemas import SCHEMAS, Assessment
-from service.errors import AttacheError, InvalidRequest
+from service.errors import PROVIDER_NOT_CONFIGURED, AttacheError, InvalidRequest, ProviderNotConfigured
 
 if TYPE_CHECKING:
     from service.provider import ModelAnswer
 from service.logs import get_logger
 from service.metrics import metrics
-from service.registry import Persona, PromptVersion, Registry
+from service.registry import Persona, PromptVersion, Registry, RenderedPrompt
 from service.settings import Settings
+from service.store.records import Inputs
 
 logger = get_logger("attache.assess")
 
@@ -109,7 +111,7 @@ class Usage(msgspec.Struct, frozen=True):
     attempts: int
 
 
-class AssessmentEnvelope(msgspec.Struct, frozen=True):
+class AssessmentEnvelope(msgspec.Struct, frozen=True, omit_defaults=True):
     id: str
     created_at: dt.datetime
     agent: AgentRef
@@ -118,6 +120,62 @@ class AssessmentEnvelope(msgspec.Struct, frozen=True):
     assessment: Assessment
     usage: Usage
     latency_ms: float
+    cached_from: (
+        Annotated[
+            str,
+            msgspec.Meta(description="Answered from the response cache: the id of the assessment first answered."),
+        ]
+        | None
+    ) = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request that validated, resolved and rendered: everything but the model's answer."""
+
+    request: AssessRequest
+    persona: Persona
+    prompt: PromptVersion
+    label: str | None
+    rendered: RenderedPrompt
+    model: str
+    started: float
+    """perf_counter() when the request arrived."""
+
+    @property
+    def response_model(self) -> type[BaseModel]:
+        spec = self.prompt.spec
+        return SCHEMAS[(spec.output.schema, spec.output.version)]
+
+    def cache_key(self, settings: Settings) -> str:
+        """What makes two requests the same request: the served prompt, exactly as rendered,
+        and everything that shapes the answer. Never crosses versions: moving a label changes
+        the sha256 a label resolves to, and so the key."""
+        spec = self.prompt.spec
+        identity = [
+            self.prompt.sha256,
+            spec.output.schema,
+            spec.output.version,
+            self.model,
+            spec.model.temperature,
+            spec.model.max_output_tokens,
+            settings.llm_mode,
+            self.rendered.system,
+            self.rendered.user,
+        ]
+        return hashlib.sha256(msgspec.json.encode(identity)).hexdigest()
+
+    def request_sha256(self) -> str:
+        """The body, canonically: an Idempotency-Key replays only for the same one."""
+        return hashlib.sha256(msgspec.json.encode(self.request)).hexdigest()
+
+    def inputs(self, *, keep_text: bool) -> Inputs:
+        request = self.request
+        as_of = request.as_of.isoformat() if request.as_of else None
+        digest = hashlib.sha256(msgspec.json.encode([request.context, request.question, request.source, as_of]))
+        if not keep_text:
+            return Inputs(None, None, None, None, digest.hexdigest())
+        return Inputs(request.context, request.question, request.source, as_of, digest.hexdigest())
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,18 +187,24 @@ class Served:
     prompt: PromptVersion
 
 
-def new_request_id() -> str:
+def new_assessment_id() -> str:
+    """Always Attaché's own: the caller's X-Request-ID is kept for correlation, never used as a key."""
     return uuid.uuid4().hex
 
 
-async def run_assessment(
-    request: AssessRequest,
-    *,
-    registry: Registry,
-    provider: Completer,
-    settings: Settings,
-    request_id: str | None = None,
-) -> Served:
+def encode_envelope(envelope: AssessmentEnvelope) -> bytes:
+    """The envelope as JSON bytes: what the caller is sent and the store keeps, byte for byte."""
+    return msgspec.json.encode(envelope, enc_hook=_encode_model)
+
+
+def _encode_model(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise NotImplementedError(type(value))
+
+
+def prepare(request: AssessRequest, *, registry: Registry, settings: Settings) -> Prepared:
+    """Validate, resolve and render; every caller error (400/404/422) is raised here."""
     started = time.perf_counter()
     if not request.context.strip():
         raise InvalidRequest("`context` is blank; send the news excerpt to assess", status=422)
@@ -167,16 +231,26 @@ async def run_assessment(
             if value is not None
         },
     )
+    model = settings.llm_model or prompt.spec.model.name
+    return Prepared(request, persona, prompt, label, rendered, model, started)
+
+
+async def complete(prepared: Prepared, *, provider: Completer | None, settings: Settings, assessment_id: str) -> Served:
+    """Ask the model; the envelope, or the AttacheError that explains why there is none."""
+    if provider is None:
+        raise ProviderNotConfigured(PROVIDER_NOT_CONFIGURED)
+    persona, prompt = prepared.persona, prepared.prompt
+    structlog.contextvars.bind_contextvars(assessment_id=assessment_id)
     spec = prompt.spec
     m = metrics()
     outcome = "internal_error"
     m.in_flight.inc()
     try:
         answer = await provider.complete(
-            response_model=SCHEMAS[(spec.output.schema, spec.output.version)],
+            response_model=prepared.response_model,
             model=spec.model.name,
-            system=rendered.system,
-            user=rendered.user,
+            system=prepared.rendered.system,
+            user=prepared.rendered.user,
             temperature=spec.model.temperature,
             max_tokens=spec.model.max_output_tokens,
             agent=persona.id,
@@ -189,7 +263,7 @@ async def run_assessment(
     finally:
         m.in_flight.dec()
         m.assessments.labels(persona.id, prompt.version, outcome).inc()
-        m.assessment_duration.labels(persona.id, prompt.version).observe(time.perf_counter() - started)
+        m.assessment_duration.labels(persona.id, prompt.version).observe(time.perf_counter() - prepared.started)
         structlog.contextvars.bind_contextvars(outcome=outcome)
     reasks = answer.log.reasks
     if reasks:
@@ -202,16 +276,33 @@ async def run_assessment(
         output_tokens=answer.log.output_tokens,
     )
     if settings.log_text:
-        logger.debug("assessment text", context=request.context, assessment=answer.output.model_dump(mode="json"))
+        logger.debug(
+            "assessment text", context=prepared.request.context, assessment=answer.output.model_dump(mode="json")
+        )
     assert isinstance(answer.output, Assessment)  # noqa: S101 - the registry only references assessment v1
     envelope = AssessmentEnvelope(
-        id=request_id or new_request_id(),
+        id=assessment_id,
         created_at=dt.datetime.now(dt.UTC),
         agent=AgentRef(persona.id, persona.spec.callsign, persona.spec.name, persona.spec.organization),
-        prompt=PromptRef(prompt.version, label, prompt.sha256),
+        prompt=PromptRef(prompt.version, prepared.label, prompt.sha256),
         model=answer.model,
         assessment=answer.output,
         usage=Usage(answer.log.input_tokens, answer.log.output_tokens, answer.log.attempts),
-        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        latency_ms=round((time.perf_counter() - prepared.started) * 1000, 1),
     )
     return Served(envelope=envelope, persona=persona, prompt=prompt)
+
+
+async def run_assessment(
+    request: AssessRequest,
+    *,
+    registry: Registry,
+    provider: Completer | None,
+    settings: Settings,
+    assessment_id: str | None = None,
+) -> Served:
+    """One assessment, start to end, with no store: what `attache assess` runs."""
+    prepared = prepare(request, registry=registry, settings=settings)
+    return await complete(
+        prepared, provider=provider, settings=settings, assessment_id=assessment_id or new_assessment_id()
+    )

@@ -1,21 +1,21 @@
 """Client authentication: `Authorization: Bearer <key>` on the API routes.
 
-Keys come from `ATTACHE_API_KEYS` (a list or a mounted file). Each presented key is compared
-with every configured key in constant time, so neither a key's prefix nor its position in
-the list shows in the timing. A caller is known in logs and rate limits by a short hash of
-its key, never by the key.
+Keys come from `ATTACHE_API_KEYS` or `ATTACHE_API_KEYS_FILE` (`service.keys`). Each presented
+key is compared with every configured key in constant time, so neither a key's prefix nor its
+position in the list shows in the timing. A caller is known in logs, rate limits and the
+store by an HMAC of its key (`service.callers`), never by the key.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware.rate_limit import get_remote_address
 
+from service.callers import CallerNames
 from service.errors import Unauthorized
 
 CHALLENGE = 'Bearer realm="attache"'
@@ -26,14 +26,22 @@ def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def caller_id(key: str) -> str:
-    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return connection.client.host if connection.client else "unknown"
 
 
-def rate_limit_identity(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    """Who a rate limit counts: the presented key's hash, else the client address."""
-    key = presented_key(connection)
-    return caller_id(key) if key else get_remote_address(connection)  # type: ignore[arg-type]
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: `name` scopes what they see and their idempotency keys; admins see all."""
+
+    name: str
+    admin: bool
+
+
+def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    """The caller the guard verified (or, in open mode, named by address)."""
+    caller: Caller = connection.scope["state"]["attache_caller"]
+    return caller
 
 
 async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -41,8 +49,13 @@ async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
 
     Async on purpose: Litestar runs a sync guard in its thread pool, a thread hop per request.
     """
-    keys: frozenset[str] = connection.app.state.client_keys
+    state = connection.app.state
+    keys: frozenset[str] = state.client_keys
+    names: CallerNames = state.callers
     if not keys:
+        # Open mode: everyone sees everything (the start-up warning says so).
+        caller = Caller(names.of_address(client_address(connection)), admin=True)
+        connection.scope["state"]["attache_caller"] = caller
         return
     key = presented_key(connection)
     if key is None:
@@ -51,11 +64,15 @@ async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
             headers={"WWW-Authenticate": CHALLENGE},
         )
     presented = key.encode()
-    matched = False
+    matched = admin = False
     for candidate in keys:  # no early exit: every key is compared
-        matched |= hmac.compare_digest(presented, candidate.encode())
+        equal = hmac.compare_digest(presented, candidate.encode())
+        matched |= equal
+        admin |= equal and candidate in state.admin_keys
     if not matched:
         raise Unauthorized(
             "the API key is not valid", headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}
         )
-    connection.scope["state"]["caller"] = caller_id(key)  # read by the request log line
+    caller = Caller(names.of_key(key), admin=admin)
+    connection.scope["state"]["attache_caller"] = caller
+    connection.scope["state"]["caller"] = caller.name  # read by the request log line

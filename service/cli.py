@@ -38,6 +38,64 @@ def _load(registry_dir: Path | None, *, check_lock: bool = True):  # type: ignor
         sys.exit(1)
 
 
+def _check_keys(settings: Settings) -> None:
+    """Refuse to start on a key source that is missing, unreadable, empty or weak (before any worker)."""
+    from service.app import check_fleet
+    from service.keys import configured_keys
+
+    try:
+        configured_keys(settings)
+        check_fleet(settings)
+        settings.trusted_proxy_list  # noqa: B018 - checked for its errors
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _prepare_store(settings: Settings, *, required: bool = False) -> str | None:
+    """Bring the store's schema to this release's head; exit naming the problem if it cannot be.
+
+    An unreachable database stops only `attache db upgrade` (`required`); `serve` starts
+    without it (plain assessments are still answered) and keeps trying.
+    """
+    import asyncio
+
+    from service.store.database import (
+        OFF,
+        StoreSchemaError,
+        create_engine,
+        database_url,
+        describe,
+        prepare_schema,
+    )
+
+    try:
+        url = database_url(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if url == OFF:
+        if required:
+            raise click.ClickException("ATTACHE_DATABASE_URL is `off`: there is no store to upgrade")
+        return None
+
+    async def run() -> str:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with asyncio.timeout(60):
+                return await prepare_schema(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except StoreSchemaError as exc:
+        raise click.ClickException(f"{describe(url)}: {exc}") from None
+    except Exception as exc:
+        if required:
+            raise click.ClickException(f"{describe(url)}: cannot reach the database ({type(exc).__name__})") from None
+        click.echo(f"warning: {describe(url)} cannot be reached ({type(exc).__name__}); starting without it", err=True)
+        return None
+
+
 @click.group()
 @click.version_option(package_name="attache")
 def main() -> None:
@@ -57,17 +115,22 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     settings = _settings(host=host, port=port, workers=workers)
     configure_logging(settings.log_level)
     registry = _load(None)  # fail fast, with the registry's own messages, before any worker starts
+    _check_keys(settings)
+    _prepare_store(settings)  # once, before the workers: they would race to migrate a new SQLite file
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_config": None,  # our JSON logging, configured in every process
         "access_log": False,  # one `request` line per request comes from the app itself
-        "timeout_graceful_shutdown": settings.shutdown_grace,  # SIGTERM: stop accepting, drain, exit
+        "timeout_graceful_shutdown": settings.drain_seconds,  # SIGTERM: stop accepting, drain, exit
+        "proxy_headers": False,  # X-Forwarded-For is believed only from ATTACHE_TRUSTED_PROXIES (create_app)
     }
-    from service.multiprocess import ENV, prepare_metrics_dir
+    from service.multiprocess import ENV, prepare_metrics_dir, start_metrics_server
 
     if settings.workers > 1 or os.environ.get(ENV):
         prepare_metrics_dir()  # before any worker (or this process) creates a metric
+    if settings.metrics_port:
+        start_metrics_server(settings.host, settings.metrics_port)
     if settings.workers == 1:
         from service.app import create_app
 
@@ -170,6 +233,21 @@ def diff(registry_dir: Path | None, agent: str, old: str, new: str) -> None:
     click.echo("".join(diff_versions(before, after)), nl=False)
 
 
+@main.group()
+def db() -> None:
+    """The assessment store: SQLite in ATTACHE_DATA_DIR, or ATTACHE_DATABASE_URL."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Migrate the store to this release's schema (start-up does it too; a chart runs it as a hook)."""
+    from service.store.database import HEAD, database_url, describe
+
+    settings = _settings()
+    revision = _prepare_store(settings, required=True)
+    click.echo(f"{describe(database_url(settings))} is at migration {revision} (this release's head: {HEAD})")
+
+
 @main.command()
 def settings() -> None:
     """Print every setting as the README's Markdown table."""
@@ -225,7 +303,7 @@ def assess(
         raise click.UsageError(str(exc)) from None
 
     async def run() -> str:
-        provider = ModelProvider(settings)
+        provider = ModelProvider(settings, known_models=loaded.model_names)
         try:
             served = await run_assessment(request, registry=loaded, provider=provider, settings=settings)
         finally:

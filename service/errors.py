@@ -4,13 +4,19 @@
     ├── CallerError                   the caller can fix it by changing the request
     │   ├── InvalidRequest            400 invalid_request (422 when the JSON is well-formed but unusable)
     │   ├── Unauthorized              401 unauthorized (+ WWW-Authenticate)
+    │   ├── RateLimited               429 rate_limited (+ Retry-After, RateLimit-*)
     │   ├── UnknownAgent              404 unknown_agent
     │   ├── UnknownVersion            404 unknown_version
-    │   └── UnknownSchema             404 unknown_schema
+    │   ├── UnknownSchema             404 unknown_schema
+    │   ├── UnknownAssessment         404 unknown_assessment (or another caller's)
+    │   ├── RequestInProgress         409 request_in_progress (+ Retry-After)
+    │   └── IdempotencyKeyReused      422 idempotency_key_reused
     ├── ServiceError                  the caller cannot fix it; retrying may help
     │   ├── NotReady                  503 not_ready
     │   ├── Overloaded                503 overloaded (+ Retry-After)
-    │   └── ProviderNotConfigured     503 provider_not_configured
+    │   ├── ProviderNotConfigured     503 provider_not_configured
+    │   ├── StoreUnavailableError     503 store_unavailable (a promise that needs the store)
+    │   └── Interrupted               503 interrupted (its worker died or shut down first)
     ├── UpstreamError                 the model provider failed; retrying later may help
     │   ├── UpstreamTimeout           504 upstream_timeout
     │   ├── UpstreamRateLimited       503 upstream_rate_limited (+ Retry-After)
@@ -98,6 +104,30 @@ class UnknownSchema(CallerError):
     title = "Unknown output schema"
 
 
+class RateLimited(CallerError):
+    status = 429
+    code = "rate_limited"
+    title = "Rate limited"
+
+
+class UnknownAssessment(CallerError):
+    status = 404
+    code = "unknown_assessment"
+    title = "Unknown assessment"
+
+
+class RequestInProgress(CallerError):
+    status = 409
+    code = "request_in_progress"
+    title = "A request with this Idempotency-Key is still running"
+
+
+class IdempotencyKeyReused(CallerError):
+    status = 422
+    code = "idempotency_key_reused"
+    title = "Idempotency-Key reused with another request body"
+
+
 class ServiceError(AttacheError):
     status = 503
     code = "service_unavailable"
@@ -123,6 +153,16 @@ PROVIDER_NOT_CONFIGURED = (
 class ProviderNotConfigured(ServiceError):
     code = "provider_not_configured"
     title = "No model provider configured"
+
+
+class StoreUnavailableError(ServiceError):
+    code = "store_unavailable"
+    title = "The assessment store is unavailable"
+
+
+class Interrupted(ServiceError):
+    code = "interrupted"
+    title = "The assessment was interrupted"
 
 
 class UpstreamError(AttacheError):
@@ -206,6 +246,18 @@ def problem(
         headers=headers,
         extra={"code": code, **(extra or {})},
     )
+
+
+def problem_document(exc: AttacheError) -> dict[str, Any]:
+    """The problem details body of `exc`, in the order every error response has it."""
+    return {
+        "status": exc.status,
+        "type": PROBLEM_TYPE_BASE + exc.code,
+        "title": exc.title,
+        "detail": exc.detail,
+        "code": exc.code,
+        **exc.extra,
+    }
 
 
 def attache_error_to_problem(exc: AttacheError) -> ProblemDetailsException:

@@ -39,6 +39,15 @@ class Metrics:
     tokens: Counter
     in_flight: Gauge
     shed: Counter
+    unrouted: Counter
+    store_errors: Counter
+    store_available: Gauge
+    store_duration: Histogram
+    response_cache: Counter
+    interrupted: Counter
+    purged: Counter
+    redis_errors: Counter
+    rate_limit_shared: Gauge
     build_info: Gauge
     registry_personas: Gauge
     registry_versions: Gauge
@@ -87,6 +96,52 @@ def metrics() -> Metrics:
         shed=Counter(
             "attache_assessments_shed",
             "Assessments refused with 503 overloaded because ATTACHE_MAX_INFLIGHT were in flight.",
+        ),
+        unrouted=Counter(
+            "attache_http_unrouted_requests",
+            "Requests that matched no route (404) or no method of a route (405), by status; the HTTP "
+            "metrics count routed requests only.",
+            ["status_code"],
+        ),
+        store_errors=Counter(
+            "attache_store_errors",
+            "Store operations that failed or timed out, by operation; `record` and `finish` failures are "
+            "assessments answered but not kept.",
+            ["operation"],
+        ),
+        store_available=Gauge(
+            "attache_store_available",
+            "1 while the last store operation succeeded, 0 after one failed (per worker; the minimum over workers).",
+            multiprocess_mode="livemin",
+        ),
+        store_duration=Histogram(
+            "attache_store_operation_duration_seconds",
+            "Wall time of one successful store operation, by operation.",
+            ["operation"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2),
+        ),
+        response_cache=Counter(
+            "attache_response_cache",
+            "/assess requests by what the response cache did: hit (answered from the store), miss, or bypass "
+            "(Cache-Control, the cache off, or the store unavailable).",
+            ["result"],
+        ),
+        interrupted=Counter(
+            "attache_assessments_interrupted",
+            "Pending assessments marked `interrupted`: their worker died (lease expired) or shut down before they "
+            "finished.",
+            ["reason"],
+        ),
+        purged=Counter("attache_store_purged", "Assessments deleted by retention (ATTACHE_RETENTION_DAYS)."),
+        redis_errors=Counter(
+            "attache_redis_errors",
+            "Redis calls that failed or took longer than 50 ms; the request was counted locally instead.",
+        ),
+        rate_limit_shared=Gauge(
+            "attache_rate_limit_shared",
+            "1 while this worker's rate limits are counted on Redis, 0 while it counts locally (Redis down or "
+            "not configured); the minimum over workers.",
+            multiprocess_mode="livemin",
         ),
         build_info=Gauge(
             "attache_build_info", "Always 1; labels carry the build.", ["version", "python"], multiprocess_mode="max"

@@ -16,9 +16,10 @@ import functools
 import json
 import logging
 import math
+import re
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -156,16 +157,49 @@ class ModelAnswer:
 
 
 NOT_A_COMPLETION = "the model provider sent a response that is not a chat completion"
+# What a provider says is echoed only in these shapes: an error code that is an identifier,
+# a model name that is a plain name, a refusal cut to a paragraph of plain text.
+PROVIDER_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MODEL_NAME = re.compile(r"[A-Za-z0-9._:/@+-]{1,128}")
+REFUSAL_CHARS = 300
+OTHER_MODEL = "other"
+
+
+def reported_model(name: object) -> str | None:
+    """The model name a completion reports, when it is a plain name; None otherwise."""
+    return name if isinstance(name, str) and MODEL_NAME.fullmatch(name) else None
+
+
+def _bounded(text: str, limit: int) -> str:
+    return " ".join(text.split())[:limit]
+
+
+class ModelLabels:
+    """A reported model is a metric label as it is only when it is expected; else `other`.
+
+    Expected: the registry's models, ATTACHE_LLM_MODEL and ATTACHE_LLM_RESPONSE_MODELS. A
+    provider cannot create series by naming models.
+    """
+
+    def __init__(self, settings: Settings, known_models: Iterable[str]) -> None:
+        extra = (settings.llm_response_models or "").split(",")
+        self.allowed = frozenset(name.strip() for name in [*known_models, settings.llm_model or "", *extra]) - {""}
+
+    def of(self, reported: str) -> str:
+        return reported if reported in self.allowed else OTHER_MODEL
+
 
 _current_log: ContextVar[CallLog] = ContextVar("attache_call_log")
 
 
 class ModelProvider:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, known_models: Iterable[str] = ()) -> None:
+        """`known_models` (the registry's) may become metric labels as a provider reports them."""
         if not settings.provider_configured:
             raise ProviderNotConfigured(PROVIDER_NOT_CONFIGURED)
         self.settings = settings
         self.provider_name = provider_name(settings.openai_base_url)
+        self.model_labels = ModelLabels(settings, known_models)
         self._tool_models: dict[type[BaseModel], type[BaseModel]] = {}
         pool = settings.max_inflight
         self.client = openai.AsyncOpenAI(
@@ -254,7 +288,7 @@ class ModelProvider:
             raise _explain(exc, log) from None
         finally:
             _current_log.reset(token)
-        return ModelAnswer(output=output, model=log.response_model or model, log=log)
+        return ModelAnswer(output=output, model=log.response_model or self.settings.llm_model or model, log=log)
 
     async def _call(self, **kwargs: Any) -> ChatCompletion:
         log = _current_log.get()
@@ -289,7 +323,7 @@ class ModelProvider:
             seconds,
             "ok",
             model,
-            response_model=completion.model or None,
+            response_model=reported_model(completion.model),
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,
         )
@@ -336,13 +370,14 @@ class ModelProvider:
     def _record(self, log: CallLog, call: ProviderCall) -> None:
         """Count one provider call, once: in the assessment's log, the metrics and the JSON log."""
         log.calls.append(call)
-        labels = ("chat", self.provider_name, call.request_model, call.response_model or "")
+        response_label = self.model_labels.of(call.response_model) if call.response_model else ""
+        labels = ("chat", self.provider_name, call.request_model, response_label)
         m = metrics()
         m.operation_duration.labels(*labels, "" if call.outcome == "ok" else call.outcome).observe(call.seconds)
         if call.outcome == "ok" or call.input_tokens or call.output_tokens:
             m.token_usage.labels(*labels, "input").observe(call.input_tokens)
             m.token_usage.labels(*labels, "output").observe(call.output_tokens)
-            model = call.response_model or call.request_model
+            model = response_label or call.request_model
             m.tokens.labels(log.agent, log.version, model, "input").inc(call.input_tokens)
             m.tokens.labels(log.agent, log.version, model, "output").inc(call.output_tokens)
         logger.info(
@@ -372,7 +407,7 @@ def _check(completion: ChatCompletion, max_tokens: int | None) -> None:
     choice = completion.choices[0]
     if choice.message.refusal or choice.finish_reason == "content_filter":
         reason = choice.message.refusal or "the provider's content filter stopped the answer"
-        raise ModelRefused(f"the model declined to assess this item: {reason[:300]}")
+        raise ModelRefused(f"the model declined to assess this item: {_bounded(reason, REFUSAL_CHARS)}")
     # Some servers report a normal finish for an answer cut at the limit (llama-cpp-python
     # inside a tool call): the token count says it, whatever finish_reason says.
     output_tokens = completion.usage.completion_tokens if completion.usage else 0
@@ -386,7 +421,11 @@ def _truncated_detail(max_tokens: int | None) -> str:
 
 
 def _outcome_of(exc: openai.APIError) -> str:
-    return _map_provider_error(exc, attempts=0).code
+    """The problem code a failed call counts under; never raises, so every call is recorded."""
+    try:
+        return _map_provider_error(exc, attempts=0).code
+    except Exception:  # a provider answer we failed to read is still a failed call, counted
+        return UpstreamUnavailable.code
 
 
 def _explain(exc: InstructorRetryException, log: CallLog) -> AttacheError:
@@ -455,7 +494,7 @@ def _map_provider_error(exc: openai.APIError, *, attempts: int) -> AttacheError:
                 f"the model provider rejected our credentials (HTTP {status}); check OPENAI_API_KEY",
                 attempts=attempts,
             )
-        code = exc.code if isinstance(exc.code, str) else None
+        code = exc.code if isinstance(exc.code, str) and PROVIDER_CODE.fullmatch(exc.code) else None
         return UpstreamRejected(
             f"the model provider rejected the request (HTTP {status}" + (f", {code})" if code else ")"),
             attempts=attempts,

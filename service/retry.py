@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import random
 import time
 
@@ -35,6 +36,7 @@ from service.provider_faults import rejected_as_malformed
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 TRANSIENT_STATUS = frozenset({408, 409, 429})
+MAX_RETRY_AFTER = 3600.0  # what we pass on to callers, at most; our own waits end at the deadline
 
 
 def timed_out(exc: BaseException) -> bool:
@@ -66,24 +68,38 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def retry_after(exc: BaseException | None) -> float | None:
-    """Seconds the provider asked us to wait, if it said."""
+    """Seconds the provider asked us to wait, if it said so sanely.
+
+    The provider is not trusted: a value that is not a finite, non-negative number or HTTP
+    date (`soon`, `inf`, `nan`, `1e400`, `-5`) counts as absent, and a huge one is capped
+    at `MAX_RETRY_AFTER`. Waiting itself is bounded by the deadline (`stop_at_deadline`).
+    """
     response = getattr(exc, "response", None)
     if response is None:
         return None
     headers = response.headers
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(float(ms) / 1000, 0.0)
-        except ValueError:
-            pass
+    if (ms := _seconds(headers.get("retry-after-ms"))) is not None:
+        return min(ms / 1000, MAX_RETRY_AFTER)
     value = headers.get("retry-after")
     if value is None:
         return None
+    if (seconds := _seconds(value)) is not None:
+        return min(seconds, MAX_RETRY_AFTER)
     try:
-        return max(float(value), 0.0)
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return min(max(parsed.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def backoff(attempt: int) -> float:

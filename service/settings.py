@@ -7,6 +7,7 @@ with a message naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -19,11 +20,23 @@ ENV_PREFIX = "ATTACHE_"
 DEFAULT_REGISTRY_DIR = Path(__file__).resolve().parent.parent / "registry"
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "attache"
 
+
+def default_data_dir() -> str:
+    """`$XDG_DATA_HOME/attache`, read when settings are built (tests point it at a temporary folder)."""
+    return str(Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "attache")
+
+
+# The largest valid /assess body, when every character is sent as a JSON escape of a
+# surrogate pair (12 bytes): context + question (2,000) + source (200) + agent and version
+# (100 each), plus the keys. The default body limit is that with 25 % margin.
+ESCAPED_CHAR_BYTES = 12
+OTHER_TEXT_CHARS = 2_000 + 200 + 100 + 100
+
 LogLevel = Literal["debug", "info", "warning", "error"]
 LLMMode = Literal["tools", "tools_strict", "json_schema", "json_object_schema", "json", "md_json"]
 # The provider variables keep the names every OpenAI-compatible tool reads.
 ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
-SECRET_FIELDS = frozenset({"openai_api_key", "api_keys"})
+SECRET_FIELDS = frozenset({"openai_api_key", "api_keys", "admin_keys", "caller_secret", "database_url", "redis_url"})
 
 
 class SettingsError(ValueError):
@@ -39,10 +52,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     cache_dir: Annotated[
         str,
         msgspec.Meta(
-            description="Folder for the registry load cache (compiled templates); `off` disables it. "
-            "Only the service should be able to write it."
+            description="Folder for the registry load cache (start-up checks already passed: data, never code); "
+            "`off` disables it. A folder that other users can write is not used."
         ),
     ] = str(DEFAULT_CACHE_DIR)
+    data_dir: Annotated[
+        str,
+        msgspec.Meta(
+            description="Folder for what the service keeps between starts (the caller secret; the embedded store)."
+        ),
+    ] = msgspec.field(default_factory=default_data_dir)
     host: Annotated[str, msgspec.Meta(description="Interface `attache serve` binds to.")] = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535, description="TCP port `attache serve` listens on.")] = 8000
     workers: Annotated[
@@ -54,11 +73,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         ),
     ] = 1
     shutdown_grace: Annotated[
-        float,
+        Annotated[float, msgspec.Meta(ge=0, le=3600)] | None,
         msgspec.Meta(
-            ge=0, le=600, description="Seconds in-flight requests get to finish after SIGTERM before the worker exits."
+            description="Seconds in-flight and async assessments get to finish after SIGTERM before the worker "
+            "exits. Unset: ATTACHE_LLM_TIMEOUT + 10, so an assessment started just before SIGTERM still finishes."
         ),
-    ] = 30.0
+    ] = None
     log_level: Annotated[LogLevel, msgspec.Meta(description="Lowest level written to the JSON log on stdout.")] = "info"
     log_text: Annotated[
         bool,
@@ -70,15 +90,94 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     api_keys: Annotated[
         str | None,
         msgspec.Meta(
-            description="Client API keys: comma-separated, or the path of a file with one key per line (a mounted "
-            "secret). When set, `/assess` and `/agents…` need `Authorization: Bearer <key>`. Unset: open, with a "
-            "warning at start-up."
+            description="Client API keys, comma-separated (each at least 32 characters). When set (or "
+            "ATTACHE_API_KEYS_FILE), `/assess` and `/agents…` need `Authorization: Bearer <key>`. Neither set: open, "
+            "with a warning at start-up."
+        ),
+    ] = None
+    api_keys_file: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Path of a file with one client key per line (a mounted secret). A missing, unreadable or "
+            "empty file stops start-up."
+        ),
+    ] = None
+    admin_keys: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Admin keys, comma-separated (same rules as ATTACHE_API_KEYS): they call the API like client "
+            "keys and also see every caller's assessments under `/assessments`."
+        ),
+    ] = None
+    admin_keys_file: Annotated[
+        str | None,
+        msgspec.Meta(description="Path of a file with one admin key per line (same rules as ATTACHE_API_KEYS_FILE)."),
+    ] = None
+    caller_secret: Annotated[
+        Annotated[str, msgspec.Meta(min_length=32)] | None,
+        msgspec.Meta(
+            description="Key of the HMAC that names callers in logs and the store (never the API key itself). "
+            "Unset: a random one is kept in ATTACHE_DATA_DIR. Every replica of a fleet must share one.",
+        ),
+    ] = None
+    database_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The store for a fleet: `postgresql://user:password@host:5432/db`. Unset: SQLite in "
+            "ATTACHE_DATA_DIR, created on first start. `off`: keep nothing (no results by id, idempotency, async "
+            "work or response cache). Never logged."
+        ),
+    ] = None
+    retention_days: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0, description="Days an assessment is kept; older ones are purged in the background. 0 keeps them all."
+        ),
+    ] = 30
+    store_text: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Keep what callers sent (`context`, `question`, `source`, `as_of`) with each assessment, so "
+            "it can be replayed; false keeps only its sha256."
+        ),
+    ] = True
+    response_cache_ttl: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            description="Seconds an identical request (same prompt sha256, schema, model, temperature and variables) "
+            "is answered from the store with no model call; 0 turns the cache off.",
+        ),
+    ] = 3600
+    async_lease_seconds: Annotated[
+        float,
+        msgspec.Meta(
+            ge=1,
+            le=3600,
+            description="An async assessment's lease: its worker renews it while it runs; one not renewed for this "
+            "long (the worker died) is marked `interrupted` by any worker's sweep.",
+        ),
+    ] = 30.0
+    redis_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Redis (or Valkey) for a fleet: `redis://host:6379/0`. Rate limits are then shared by every "
+            "worker and replica; if Redis fails, each worker counts locally until it answers again. Never logged."
+        ),
+    ] = None
+    trusted_proxies: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Comma-separated addresses or CIDRs of proxies whose `X-Forwarded-For` is believed, for the "
+            "client address in open-mode rate limits and logs. Unset: none; the TCP peer is the client."
         ),
     ] = None
     rate_limit_per_minute: Annotated[
         int,
         msgspec.Meta(
-            ge=0, description="Requests per minute per client key (per address when open), per worker; 0 disables."
+            ge=0,
+            description="Requests per minute per client key (per address when open), on `/assess`, `/agents…` and "
+            "`/assessments…`; shared by the fleet with ATTACHE_REDIS_URL, else per worker; 0 disables.",
         ),
     ] = 120
     max_inflight: Annotated[
@@ -88,9 +187,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         ),
     ] = 256
     max_body_bytes: Annotated[
-        int,
-        msgspec.Meta(ge=1024, description="Largest request body accepted, in bytes; above it 413 `payload_too_large`."),
-    ] = 1_048_576
+        Annotated[int, msgspec.Meta(ge=1024)] | None,
+        msgspec.Meta(
+            description="Largest request body accepted, in bytes; above it 413 `payload_too_large`. Unset: the "
+            "largest valid request at ATTACHE_MAX_CONTEXT_CHARS, fully JSON-escaped, plus 25 %.",
+        ),
+    ] = None
+    metrics_port: Annotated[
+        Annotated[int, msgspec.Meta(ge=1, le=65535)] | None,
+        msgspec.Meta(
+            description="Serve `/metrics` on this port of ATTACHE_HOST instead of the API port, so it need not be "
+            "exposed where the API is. Unset: `/metrics` on the API port.",
+        ),
+    ] = None
     openai_api_key: Annotated[
         str | None,
         msgspec.Meta(description="Provider API key. Never logged. Unset (and no base URL): `/assess` answers 503."),
@@ -105,6 +214,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     llm_model: Annotated[
         str | None,
         msgspec.Meta(description="Model for every assessment, overriding the prompt version's default."),
+    ] = None
+    llm_response_models: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Comma-separated model names a provider may report that become metric labels as they are, "
+            "beside every model the registry names and ATTACHE_LLM_MODEL; any other is counted as `other`."
+        ),
     ] = None
     llm_mode: Annotated[
         LLMMode,
@@ -157,14 +273,33 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         )
         return f"Settings({fields})"
 
-    def client_keys(self) -> frozenset[str]:
-        """The client API keys: the value itself, or the lines of the file it names."""
-        if not self.api_keys:
-            return frozenset()
-        source = self.api_keys
-        if "," not in source and Path(source).is_file():
-            source = Path(source).read_text(encoding="utf-8").replace("\n", ",")
-        return frozenset(key.strip() for key in source.split(",") if key.strip())
+    @property
+    def drain_seconds(self) -> float:
+        """How long SIGTERM waits for in-flight and async assessments."""
+        return self.shutdown_grace if self.shutdown_grace is not None else self.llm_timeout + 10
+
+    @property
+    def is_fleet(self) -> bool:
+        """Several replicas share state: Redis, or a PostgreSQL store."""
+        return bool(self.redis_url) or (self.database_url or "").startswith("postgres")
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The trusted proxies, each checked as an address or network (a typo never silently trusts)."""
+        networks = [part.strip() for part in (self.trusted_proxies or "").split(",") if part.strip()]
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise SettingsError(f"ATTACHE_TRUSTED_PROXIES: {network!r} is not an address or CIDR") from None
+        return networks
+
+    @property
+    def body_limit(self) -> int:
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        largest = (self.max_context_chars + OTHER_TEXT_CHARS) * ESCAPED_CHAR_BYTES + 1024
+        return largest * 5 // 4
 
     @property
     def cache_path(self) -> Path | None:
@@ -201,6 +336,12 @@ def settings_table() -> list[tuple[str, str, str]]:
             default = "the repository's `registry/`"
         elif field.name == "cache_dir":
             default = "`$XDG_CACHE_HOME/attache`, else `~/.cache/attache`"
+        elif field.name == "data_dir":
+            default = "`$XDG_DATA_HOME/attache`, else `~/.local/share/attache`"
+        elif field.name == "shutdown_grace":
+            default = "ATTACHE_LLM_TIMEOUT + 10"
+        elif field.name == "max_body_bytes":
+            default = f"derived ({defaults.body_limit} at the defaults)"
         elif default is None:
             default = "unset"
         rows.append((env_name(field.name), str(default), meta.description or ""))

@@ -53,6 +53,12 @@ def vcr_cassette_dir() -> str:
     return str(CASSETTES)
 
 
+@pytest.fixture(autouse=True)
+def _own_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test (and every process it starts) keeps its data in its own folder, never in ~."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
 @pytest.fixture
 def registry_dir(tmp_path: Path) -> Path:
     """A writable copy of the repository's registry."""
@@ -77,6 +83,15 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
         yield client
 
 
+def problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    """Assert `response` is RFC 9457 problem details with `status` and `code`; return its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code
+    return body
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,6 +113,29 @@ def wait_until_up(url: str, *, logs: list[Path], procs: list[subprocess.Popen[An
                 why = f"{dead[0].args!r} exited" if dead else f"not up within {seconds:g} s"
                 pytest.fail(f"{url}: {why}\n{dump}")
             time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server for the session (tests.servers.PostgresServer)."""
+    from tests.servers import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind the store runs on, as ATTACHE_DATABASE_URL takes it."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'attache.db'}"
+    server = request.getfixturevalue("postgres")
+    url: str = server.database()
+    return url
 
 
 @pytest.fixture

@@ -72,7 +72,8 @@ async def test_a_persona_answers_with_the_typed_envelope(client: Client, scenari
     envelope = response.json()
     agent_id = scenario.body["agent"].partition("@")[0]
 
-    assert envelope["id"] == f"req-{scenario.name}" == response.headers["x-request-id"]
+    assert response.headers["x-request-id"] == f"req-{scenario.name}", "the caller's id is kept for correlation"
+    assert re.fullmatch(r"[0-9a-f]{32}", envelope["id"]), "the assessment's id is always Attaché's own"
     assert envelope["agent"]["id"] == agent_id
     assert envelope["agent"]["organization"] == "Three Corporate"
     assert envelope["agent"]["callsign"] == agent_id.upper()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,9 +61,35 @@ def test_hadolint_passes_with_warnings_as_failures() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_image_runs_as_non_root_from_the_lock() -> None:
+def pins(lock: Path) -> dict[str, tuple[str, int]]:
+    """name → (version, number of hashes) of a pip-compile lock."""
+    found: dict[str, tuple[str, int]] = {}
+    for block in re.split(r"\n(?=[a-z0-9])", lock.read_text()):
+        match = re.match(r"([a-z0-9._-]+)==(\S+)", block)
+        if match:
+            found[match[1]] = (match[2], block.count("--hash=sha256:"))
+    return found
+
+
+def test_the_image_installs_only_hashed_locks_on_a_pinned_base() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "--constraint requirements.lock" in dockerfile
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}$", dockerfile, re.MULTILINE)
+    installs = re.findall(r"pip install [^&\n]*", dockerfile)
+    assert installs
+    for install in installs:
+        assert "--require-hashes" in install or "/src/dist/attache-" in install, install
+    everything = pins(ROOT / "requirements.lock")
+    for name in ("requirements-runtime.lock", "requirements-build.lock"):
+        subset = pins(ROOT / name)
+        assert subset, name
+        for package, (version, hashes) in subset.items():
+            assert hashes, f"{name}: {package} has no hash"
+            assert everything[package][0] == version, f"{name}: {package} drifted from requirements.lock"
+    assert all(hashes for _, hashes in everything.values()), "requirements.lock is hashed too"
+
+
+def test_the_image_runs_as_non_root() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
     assert "USER 10001:10001" in dockerfile
     assert "COPY registry/ /app/registry/" in dockerfile
     assert dockerfile.count("FROM ") == 2, "multi-stage: build tools stay in the first stage"
@@ -212,7 +239,11 @@ def test_production_scenario_objects(helm_render: Path) -> None:
     container = documents["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "attache-openai"
-    assert env["ATTACHE_API_KEYS"]["value"].startswith("/var/run/secrets/attache/")
+    assert "ATTACHE_API_KEYS" not in env, "a path is never passed where a literal list is read"
+    assert env["ATTACHE_API_KEYS_FILE"]["value"] == "/var/run/secrets/attache/api-keys"
+    volumes = {v["name"]: v for v in documents["Deployment"]["spec"]["template"]["spec"]["volumes"]}
+    # Only the named key is projected: a Secret without it fails the pod instead of running open.
+    assert volumes["client-keys"]["secret"]["items"] == [{"key": "api-keys", "path": "api-keys"}]
     assert container["args"] == ["serve", "--workers", "4"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert documents["Pod"]["metadata"]["annotations"]["helm.sh/hook"] == "test"

@@ -29,7 +29,7 @@ from tests.standin import Reply, StandIn
 DEADLINE = 2.0
 MARGIN = 1.0
 KEY = "sk-test-fault-matrix-4a1b2c3d"
-CLIENT_KEY = "ck-fault-matrix-client-9e8d7c"
+CLIENT_KEY = "ck-fault-matrix-client-9e8d7c6b5a4f3e2d1c"
 AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 VALID = assessment("jp-01-us-japan-critical-minerals")
 INVALID = {**VALID, "outlook": VALID["outlook"][:1]}
@@ -75,6 +75,29 @@ FAULTS = [
         "upstream_rate_limited",
         1,
         True,
+    ),
+    Fault(
+        "429, malformed Retry-After (soon, inf, 1e400)",
+        lambda: [error(429, **{"retry-after": value}) for value in ("soon", "inf", "1e400")],
+        503,
+        "upstream_rate_limited",
+        3,
+        True,
+    ),
+    Fault(
+        "429, Retry-After huge (1e12)",
+        lambda: [error(429, **{"retry-after": "1e12"})],
+        503,
+        "upstream_rate_limited",
+        1,
+        True,
+    ),
+    Fault(
+        "503, Retry-After negative or nan",
+        lambda: [error(503, **{"retry-after": "-5"}), error(503, **{"retry-after-ms": "nan"}), error(503)],
+        502,
+        "upstream_unavailable",
+        3,
     ),
     Fault("500 every time", lambda: [error(500)] * 3, 502, "upstream_unavailable", 3),
     Fault("503 with Retry-After", lambda: [error(503, **{"retry-after": "60"})], 503, "upstream_unavailable", 1, True),
@@ -185,6 +208,7 @@ async def test_fault_matrix(fault: Fault, tmp_path: Path, capsys: pytest.Capture
             llm_timeout=DEADLINE,
             llm_reasks=2,
             llm_transport_retries=2,
+            response_cache_ttl=0,  # the healthy-after request must reach the provider
             **fault.settings,
         )
         async with AsyncTestClient(app=create_app(settings), timeout=30) as client:
@@ -209,6 +233,8 @@ async def test_fault_matrix(fault: Fault, tmp_path: Path, capsys: pytest.Capture
         body = response.json()
         assert body["code"] == fault.code
         assert ("retry-after" in response.headers) == fault.retry_after
+        if fault.retry_after:
+            assert 1 <= int(response.headers["retry-after"]) <= 3600, "a sane whole number of seconds"
         assert body["attempts"] == fault.calls
     if not fault.nothing_listening:
         assert calls == fault.calls, f"{calls} provider calls"
@@ -234,6 +260,36 @@ def test_the_documented_matrix_matches_the_tested_one() -> None:
         assert code == (f"`{fault.code}`" if fault.code else "—"), fault.name
         assert retry_after == ("yes" if fault.retry_after else "—"), fault.name
         assert calls == str(fault.calls), fault.name
+
+
+@pytest.mark.parametrize(
+    ("code", "echoed"),
+    [("model_not_found", True), ("x" * 65, False), ("<script>alert(1)</script>", False), ("a b", False)],
+)
+async def test_a_provider_error_code_is_echoed_only_as_a_short_identifier(code: str, echoed: bool) -> None:
+    with StandIn(default=Reply.error(400, "bad request", "invalid_request_error", code)) as provider:
+        settings = Settings(cache_dir="off", openai_base_url=provider.base_url, openai_api_key=KEY)
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            response = await client.post("/assess", json=JP01_SAMPLE_REQUEST)
+    assert response.json()["code"] == "upstream_rejected"
+    assert (code in response.json()["detail"]) == echoed
+
+
+async def test_a_provider_cannot_create_metric_series_by_naming_models() -> None:
+    replies = [Reply.completion(VALID, model=f"attacker-model-{n}") for n in range(3)]
+    replies.append(Reply.completion(VALID, model="<b>not a name</b>"))
+    with StandIn() as provider:
+        provider.push(*replies)
+        settings = Settings(
+            cache_dir="off", openai_base_url=provider.base_url, openai_api_key=KEY, response_cache_ttl=0
+        )
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            envelopes = [(await client.post("/assess", json=JP01_SAMPLE_REQUEST)).json() for _ in replies]
+            metrics = (await client.get("/metrics")).text
+    assert "attacker-model" not in metrics
+    assert 'gen_ai_response_model="other"' in metrics
+    assert [e["model"] for e in envelopes[:3]] == [f"attacker-model-{n}" for n in range(3)], "reported as said"
+    assert envelopes[3]["model"] == "gpt-4o-2024-08-06", "a name that is not a name is not echoed"
 
 
 async def test_the_openapi_document_lists_every_problem_code() -> None:

@@ -54,7 +54,11 @@ def provider() -> Iterator[StandIn]:
 @pytest.fixture
 async def client(provider: StandIn, tmp_path: Path) -> AsyncIterator[Client]:
     settings = Settings(
-        cache_dir=str(tmp_path / "cache"), openai_base_url=provider.base_url, openai_api_key=KEY, llm_timeout=10
+        cache_dir=str(tmp_path / "cache"),
+        openai_base_url=provider.base_url,
+        openai_api_key=KEY,
+        llm_timeout=10,
+        response_cache_ttl=0,
     )
     async with AsyncTestClient(app=create_app(settings)) as client:
         yield client
@@ -190,8 +194,15 @@ def test_several_workers_report_one_sum(tmp_path: Path) -> None:
         for _ in range(sent):
             with urllib.request.urlopen(f"{base}/agents", timeout=5) as response:
                 assert response.status == 200
-        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
-            found = samples(response.read().decode())
+        # A request is counted just after its response is sent, so the last one may land a moment later.
+        deadline = time.monotonic() + 5
+        while True:
+            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+                found = samples(response.read().decode())
+            counted = value(found, "attache_http_requests_total", path="/agents", status_code="200")
+            if counted >= sent or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -52,7 +52,7 @@ def alert_names(document: dict[str, Any]) -> set[str]:
 def test_rules_pass_promtool_check() -> None:
     result = run(tool("promtool"), "check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_every_alert_has_a_passing_unit_test() -> None:
@@ -65,6 +65,7 @@ def test_every_alert_has_a_passing_unit_test() -> None:
         "AttacheProviderErrors",
         "AttacheProviderTimeouts",
         "AttacheNoSuccessfulAssessments",
+        "AttacheAssessmentsNotKept",
     }
     cases = yaml.safe_load(RULE_TESTS.read_text())["tests"]
     fired = {t["alertname"] for case in cases for t in case["alert_rule_test"] if t["exp_alerts"]}
@@ -78,7 +79,9 @@ async def test_metrics_after_real_traffic_pass_promtool_check_metrics(tmp_path: 
     with StandIn() as provider:
         provider.push(Reply.completion(assessment("jp-01-us-japan-critical-minerals")))
         provider.push(Reply.error(503, "overloaded", "server_error", headers={"retry-after": "120"}))
-        settings = Settings(cache_dir="off", openai_base_url=provider.base_url, openai_api_key="sk-test")
+        settings = Settings(
+            cache_dir="off", openai_base_url=provider.base_url, openai_api_key="sk-test", response_cache_ttl=0
+        )
         async with AsyncTestClient(app=create_app(settings)) as client:
             assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST)).status_code == 200
             assert (await client.post("/assess", json=JP01_SAMPLE_REQUEST)).status_code == 503
@@ -120,6 +123,7 @@ def scraped_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
             "OPENAI_BASE_URL": f"http://127.0.0.1:{standin_port}/v1",
             "OPENAI_API_KEY": "sk-test",
             "ATTACHE_CACHE_DIR": str(tmp_path / "cache"),
+            "ATTACHE_RESPONSE_CACHE_TTL": "0",  # every request reaches the stand-in, as the alerts expect
         }
         start("attache", ATTACHE, "serve", "--port", str(service_port), env=env)
         service = f"http://127.0.0.1:{service_port}"
@@ -189,4 +193,4 @@ def test_a_real_prometheus_scrapes_the_service_and_every_query_runs(scraped_serv
     assert float(tokens[0]["value"][1]) == 3 * 1420
     rules = json.load(urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10))
     assert rules["status"] == "success"
-    assert len(rules["data"]["groups"][0]["rules"]) == 7
+    assert len(rules["data"]["groups"][0]["rules"]) == 8

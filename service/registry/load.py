@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import marshal
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from service.registry.cache import LoadCache
 from service.registry.lock import LOCK_NAME, Lock, LockError, read_lock
 from service.registry.model import Persona, PromptVersion, Registry
 from service.registry.spec import PersonaSpec, VersionSpec
-from service.registry.templates import CompiledTemplate, TemplateProblem, check_names, compile_template
+from service.registry.templates import CheckedTemplate, TemplateProblem, check_names, check_template
 
 PERSONA_FILE = "persona.yaml"
 TEMPLATE_PARTS = ("system", "user")
@@ -42,6 +41,13 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else str(self.path)
         return f"{where}: {self.message}"
+
+
+class TemplateNames(msgspec.Struct, frozen=True):
+    """A load cache entry: the free names of a version's templates, which parsed when cached."""
+
+    system: list[str]
+    user: list[str]
 
 
 class RegistryInvalid(Exception):
@@ -100,7 +106,9 @@ def _load_persona(
     if not persona_path.is_file():
         problems.append(Problem(persona_path, None, f"missing {PERSONA_FILE}"))
         return None
-    persona_text = persona_path.read_text(encoding="utf-8")
+    persona_text = _read_text(persona_path, problems)
+    if persona_text is None:
+        return None
     spec = _decode(persona_path, persona_text, PersonaSpec, problems)
     if spec is not None and spec.callsign.lower() != folder.name:
         problems.append(
@@ -118,6 +126,9 @@ def _load_persona(
         version = path.name.removesuffix(VERSION_SUFFIX)
         if path.suffix != VERSION_SUFFIX or not semver.Version.is_valid(version):
             problems.append(Problem(path, None, "expected only persona.yaml and <semver>.yaml files here"))
+            continue
+        if not path.is_file():
+            problems.append(Problem(path, None, "named like a version file, but not a file"))
             continue
         rel = f"{folder.name}/{path.name}"
         seen_files.add(rel)
@@ -144,7 +155,9 @@ def _load_version(
     cache: LoadCache,
     problems: list[Problem],
 ) -> PromptVersion | None:
-    raw = path.read_bytes()
+    raw = _read_bytes(path, problems)
+    if raw is None:
+        return None
     sha256 = hashlib.sha256(raw).hexdigest()
     if lock is not None:
         locked = lock.entries.get(rel)
@@ -161,22 +174,30 @@ def _load_version(
                     "published versions are immutable: restore the file and publish a new version",
                 )
             )
-    text = raw.decode("utf-8")
-    cached = cache.get("version", raw)
-    if cached is not None:
-        spec, compiled = _from_cache(cached)
-    else:
-        decoded = _decode(path, text, VersionSpec, problems)
-        if decoded is None:
-            return None
-        spec, compiled = decoded, {}
-        for part in TEMPLATE_PARTS:
-            try:
-                compiled[part] = compile_template(getattr(spec, part))
-            except TemplateProblem as exc:
-                problems.append(Problem(path, _template_line(text, part, exc.lineno), f"{part}: {exc}"))
-        if len(compiled) == len(TEMPLATE_PARTS):
-            cache.put("version", raw, _to_cache(spec, compiled))
+    text = _as_text(path, raw, problems)
+    if text is None:
+        return None
+    # Always built from the file's own bytes: the cache can say a check passed, never what is served.
+    spec = _decode(path, text, VersionSpec, problems)
+    if spec is None:
+        return None
+    cached = cache.get("version", raw, TemplateNames)
+    compiled: dict[str, CheckedTemplate] = {}
+    for part in TEMPLATE_PARTS:
+        source = getattr(spec, part)
+        if cached is not None:
+            compiled[part] = CheckedTemplate(source=source, names=frozenset(getattr(cached, part)))
+            continue
+        try:
+            compiled[part] = check_template(source)
+        except TemplateProblem as exc:
+            problems.append(Problem(path, _template_line(text, part, exc.lineno), f"{part}: {exc}"))
+    if cached is None and len(compiled) == len(TEMPLATE_PARTS):
+        cache.put(
+            "version",
+            raw,
+            TemplateNames(system=sorted(compiled["system"].names), user=sorted(compiled["user"].names)),
+        )
 
     ok = len(compiled) == len(TEMPLATE_PARTS)
     if (spec.output.schema, spec.output.version) not in SCHEMAS:
@@ -206,18 +227,6 @@ def _load_version(
         system_template=compiled["system"],
         user_template=compiled["user"],
     )
-
-
-def _to_cache(spec: VersionSpec, compiled: dict[str, CompiledTemplate]) -> bytes:
-    templates = {part: (t.code, sorted(t.names)) for part, t in compiled.items()}
-    return marshal.dumps((msgspec.msgpack.encode(spec), templates))
-
-
-def _from_cache(data: bytes) -> tuple[VersionSpec, dict[str, CompiledTemplate]]:
-    spec, templates = marshal.loads(data)  # noqa: S302 - our own cache, see service.registry.cache
-    return msgspec.msgpack.decode(spec, type=VersionSpec), {
-        part: CompiledTemplate(code=code, names=frozenset(names)) for part, (code, names) in templates.items()
-    }
 
 
 def _check_references(persona: Persona, path: Path, text: str, problems: list[Problem]) -> None:
@@ -256,7 +265,7 @@ def _check_renders(persona: Persona, prompt: PromptVersion, cache: LoadCache, pr
     success is remembered under exactly those inputs.
     """
     inputs = f"{prompt.sha256}:{json.dumps(persona.template_fields, sort_keys=True)}".encode()
-    if cache.get("rendered", inputs) is not None:
+    if cache.get("rendered", inputs, bool):
         return
     for only_required in (False, True):
         try:
@@ -265,7 +274,32 @@ def _check_renders(persona: Persona, prompt: PromptVersion, cache: LoadCache, pr
             which = "required sample inputs only" if only_required else "all sample inputs"
             problems.append(Problem(prompt.path, None, f"does not render with {which}: {exc}"))
             return
-    cache.put("rendered", inputs, b"ok")
+    cache.put("rendered", inputs, True)
+
+
+def _read_bytes(path: Path, problems: list[Problem]) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        problems.append(Problem(path, None, "a folder where a file belongs"))
+    except PermissionError:
+        problems.append(Problem(path, None, "not readable by this process"))
+    except OSError as exc:
+        problems.append(Problem(path, None, f"cannot be read ({exc.strerror})"))
+    return None
+
+
+def _as_text(path: Path, raw: bytes, problems: list[Problem]) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(path, None, f"not UTF-8 text (byte {exc.start} cannot be decoded)"))
+        return None
+
+
+def _read_text(path: Path, problems: list[Problem]) -> str | None:
+    raw = _read_bytes(path, problems)
+    return None if raw is None else _as_text(path, raw, problems)
 
 
 def _decode(path: Path, text: str, kind: type[T], problems: list[Problem]) -> T | None:

@@ -43,8 +43,14 @@ def read_lock(root: Path) -> Lock:
     path = root / LOCK_NAME
     if not path.exists():
         return Lock({})
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise LockError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)") from None
+    except OSError as exc:
+        raise LockError(f"{path}: cannot be read ({exc.strerror})") from None
     entries: dict[str, str] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         match = _LINE.match(line)

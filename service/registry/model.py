@@ -11,8 +11,9 @@ from typing import Any
 from jinja2 import Template
 
 from service.errors import InvalidRequest, UnknownAgent, UnknownVersion
+from service.registry.quarantine import neutralise_values
 from service.registry.spec import Deprecation, PersonaSpec, Variable, VersionSpec
-from service.registry.templates import CompiledTemplate, TemplateProblem, render
+from service.registry.templates import CheckedTemplate, TemplateProblem, render
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +29,8 @@ class PromptVersion:
     sha256: str
     path: Path
     spec: VersionSpec
-    system_template: CompiledTemplate
-    user_template: CompiledTemplate
+    system_template: CheckedTemplate
+    user_template: CheckedTemplate
 
     @cached_property
     def _templates(self) -> tuple[Template, Template]:
@@ -40,7 +41,11 @@ class PromptVersion:
         return {v.name: v for v in self.spec.variables}
 
     def render(self, persona: Persona, values: Mapping[str, Any]) -> RenderedPrompt:
-        """Render both templates; raises InvalidRequest for a missing or unknown variable."""
+        """Render both templates with the caller's `values`, each neutralised first (`quarantine`).
+
+        Raises InvalidRequest for a missing or unknown variable.
+        """
+        values = neutralise_values(values)
         unknown = sorted(set(values) - set(self.variables))
         if unknown:
             raise InvalidRequest(f"prompt {self.persona_id}@{self.version} has no variable(s) {', '.join(unknown)}")
@@ -109,6 +114,11 @@ class Registry:
     @property
     def version_count(self) -> int:
         return sum(len(p.versions) for p in self.personas.values())
+
+    @property
+    def model_names(self) -> frozenset[str]:
+        """Every model a published version names."""
+        return frozenset(v.spec.model.name for p in self.personas.values() for v in p.versions.values())
 
     def persona(self, agent_id: str) -> Persona:
         try:

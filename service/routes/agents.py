@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 
 from service.auth import require_api_key
 from service.openapi import AgentIdParam, VersionRefParam, problem_responses
+from service.rate_limit import rate_limit
 from service.registry import Persona, PromptVersion, Registry
 from service.registry.spec import Deprecation
 
@@ -111,7 +112,7 @@ def _version_summary(persona: Persona, prompt: PromptVersion) -> VersionSummary:
 class AgentController(Controller):
     path = "/agents"
     tags = ["agents"]
-    guards = [require_api_key]
+    guards = [require_api_key, rate_limit]
 
     @get("/", summary="List every persona")
     async def list_agents(self, registry: NamedDependency[Registry]) -> AgentList:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Annotated
+
 import msgspec
 from litestar import Controller, get
 from litestar.datastructures import State
 
 from service.errors import NotReady
+from service.store import Store, StoreUnavailable
 
 
 class Liveness(msgspec.Struct, frozen=True):
@@ -24,10 +28,24 @@ class ProviderState(msgspec.Struct, frozen=True):
     name: str | None
 
 
+class StoreState(msgspec.Struct, frozen=True):
+    backend: str
+    location: Annotated[str, msgspec.Meta(description="The database, without credentials.")]
+    available: Annotated[
+        bool,
+        msgspec.Meta(
+            description="False after an operation failed: plain assessments are still answered (unkept); "
+            "Idempotency-Key and respond-async get 503 `store_unavailable`. It turns true by itself."
+        ),
+    ]
+    revision: str | None
+
+
 class Readiness(msgspec.Struct, frozen=True):
     status: str
     registry: RegistryState
     provider: ProviderState
+    store: StoreState
 
 
 class HealthController(Controller):
@@ -42,14 +60,21 @@ class HealthController(Controller):
     @get(
         "/ready",
         summary="Ready to serve: the registry is loaded and valid",
-        description="Reports the registry and whether a model provider is configured. Without a provider the "
-        "service is still ready: it serves the roster, and `/assess` answers 503 `provider_not_configured`.",
+        description="Reports the registry, whether a model provider is configured, and the store's state. "
+        "Without a provider or a store the service is still ready: it serves the roster, `/assess` answers 503 "
+        "`provider_not_configured` without a provider, and answers unkept without a store.",
     )
     async def ready(self, state: State) -> Readiness:
         registry = state.get("registry")
         if registry is None:
             raise NotReady("the registry is not loaded yet")
+        if state.get("draining_since") is not None:
+            raise NotReady("shutting down: finishing what is in flight, taking nothing new")
         provider = state.get("provider")
+        store: Store = state.store
+        if not store.available:
+            with contextlib.suppress(StoreUnavailable):
+                await store.ping()  # a probe is how a recovered database is noticed when traffic is idle
         return Readiness(
             status="ready",
             registry=RegistryState(
@@ -60,4 +85,5 @@ class HealthController(Controller):
             provider=ProviderState(
                 configured=provider is not None, name=provider.provider_name if provider is not None else None
             ),
+            store=StoreState(store.backend, store.location, store.available, store.revision),
         )

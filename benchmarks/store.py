@@ -1,0 +1,174 @@
+"""What keeping every assessment costs, and what the response cache saves.
+
+    make bench-store      (also part of `make bench`)
+
+Over loopback with the stand-in provider, in one run:
+
+1. added latency p50/p99 of POST /assess at concurrency 1, with the store off, on SQLite
+   and on PostgreSQL (a real server started here), against the openai SDK calling the
+   stand-in directly; response cache off (benchmarks.common), so every request writes a row;
+2. a cache hit end to end (p50/p99, concurrency 1) and cache hits per second at 256
+   connections on one worker (wrk);
+3. throughput at 256 connections with a 0.5 s provider, store off and on (SQLite).
+
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.assess_overhead import captured_body  # noqa: E402
+from benchmarks.common import Process, percentile, sequential, start_attache, start_standin  # noqa: E402
+from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "300"))
+CACHE_ON = {"response_cache_ttl": "3600"}
+Row = tuple[str, str]
+
+
+def p50_p99(samples: list[float]) -> str:
+    return f"{statistics.median(samples):.2f} / {percentile(samples, 99):.2f} ms"
+
+
+@contextmanager
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server (tests.servers), or None where PostgreSQL is not installed."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        yield None
+        return
+    from tests.servers import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def stores(workdir: Path, server: Any) -> dict[str, dict[str, str]]:
+    """The store variants: settings for each, each with a data folder of its own."""
+    variants = {
+        "off": {"database_url": "off"},
+        "SQLite": {"data_dir": str(workdir / "sqlite")},
+    }
+    if server is not None:
+        variants["PostgreSQL"] = {"database_url": server.database()}
+    return variants
+
+
+async def timed(base: str, runs: int, body: dict[str, Any]) -> list[float]:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+
+        async def assess() -> None:
+            (await http.post("/assess", json=body)).raise_for_status()
+
+        return await sequential(assess, runs)
+
+
+async def sdk_latency(provider: str) -> list[float]:
+    body: Any = await captured_body()
+    direct = openai.AsyncOpenAI(base_url=provider, api_key="sk-bench", max_retries=0)
+    try:
+        return await sequential(lambda: direct.chat.completions.create(**body), RUNS)
+    finally:
+        await direct.close()
+
+
+def with_service(provider: str, settings: dict[str, str], work: Callable[[str, Process], Any]) -> Any:
+    service, base = start_attache(provider, **settings)
+    try:
+        return work(base, service)
+    finally:
+        service.stop()
+
+
+def added_latency(provider: str, workdir: Path, server: Any) -> list[Row]:
+    """Added latency of /assess over the bare SDK call, for each store (cache off)."""
+    sdk = asyncio.run(sdk_latency(provider))
+    rows: list[Row] = [("SDK straight to the stand-in, p50 / p99 (c=1)", p50_p99(sdk))]
+    medians: dict[str, float] = {}
+    for name, settings in stores(workdir, server).items():
+        found = with_service(provider, settings, lambda base, _: asyncio.run(timed(base, RUNS, JP01_SAMPLE_REQUEST)))
+        medians[name] = statistics.median(found) - statistics.median(sdk)
+        added = f"{medians[name]:.2f} / {percentile(found, 99) - percentile(sdk, 99):.2f} ms"
+        rows.append((f"added latency p50 / p99, store {name}", added))
+    rows.extend(
+        (f"  the {name} write adds (p50)", f"{medians[name] - medians['off']:+.2f} ms")
+        for name in sorted(medians.keys() - {"off"})
+    )
+    return rows
+
+
+def cache_hits(provider: str, workdir: Path, wrk: Callable[..., tuple[float, int, float]]) -> list[Row]:
+    """A cache hit end to end, and hits per second at 256 connections on one worker (SQLite)."""
+
+    def measure(base: str, service: Process) -> list[Row]:
+        httpx.post(f"{base}/assess", json=JP01_SAMPLE_REQUEST, timeout=30).raise_for_status()  # the original
+        hits = asyncio.run(timed(base, RUNS, JP01_SAMPLE_REQUEST))
+        rate, errors, _ = wrk(f"{base}/assess", JP01_SAMPLE_REQUEST, workdir, service.proc.pid)
+        return [
+            ("cache hit end to end, p50 / p99 (c=1)", p50_p99(hits)),
+            ("cache hits, 256 conns, 1 worker", f"{rate:.0f} req/s, {errors} errors"),
+        ]
+
+    result: list[Row] = with_service(provider, {"data_dir": str(workdir / "cache-hits"), **CACHE_ON}, measure)
+    return result
+
+
+def store_throughput(provider: str, workdir: Path, wrk: Callable[..., tuple[float, int, float]]) -> list[Row]:
+    """Throughput at 256 connections with a 0.5 s provider, store off and on (cache off)."""
+    rows: list[Row] = []
+    rates = {}
+    for name, settings in stores(workdir, None).items():
+
+        def measure(base: str, service: Process) -> tuple[float, int]:
+            rate, errors, _ = wrk(f"{base}/assess", JP01_SAMPLE_REQUEST, workdir, service.proc.pid)
+            return rate, errors
+
+        rates[name], errors = with_service(provider, settings, measure)
+        rows.append(
+            (f"throughput, 256 conns, 0.5 s provider, store {name}", f"{rates[name]:.0f} req/s, {errors} errors")
+        )
+    rows.append(("  store on / store off", f"{rates['SQLite'] / rates['off'] * 100:.0f} %"))
+    return rows
+
+
+def main() -> None:
+    from benchmarks.bench import DELAY, wrk
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, postgres() as server:
+        workdir = Path(tmp)
+        fast, fast_url = start_standin(0.0)
+        slow, slow_url = start_standin(DELAY)
+        try:
+            rows += added_latency(fast_url, workdir, server)
+            rows += cache_hits(fast_url, workdir, wrk)
+            rows += store_throughput(slow_url, workdir, wrk)
+        finally:
+            fast.stop()
+            slow.stop()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; attache serve, 1 worker")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()

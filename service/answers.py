@@ -1,0 +1,95 @@
+"""An answer to `/assess` as it is sent and kept: status, the exact body bytes, headers.
+
+The same bytes go to the caller and into the store, so an idempotent replay, a poll of
+`/assessments/{id}` and the original response are byte-identical. A problem answer (the
+model refused, the provider failed) is an answer too: kept with its status and body.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import email.utils
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import msgspec
+
+from service.assess import Completer, Prepared, Served, complete, encode_envelope
+from service.errors import AttacheError, problem_document
+from service.registry import Persona
+from service.settings import Settings
+from service.store import Finished
+
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+
+
+class Pending(msgspec.Struct, frozen=True):
+    """An assessment still running: poll `location`."""
+
+    id: str
+    status: Literal["pending"]
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    media_type: str
+    finished: Finished
+    headers: dict[str, str] = field(default_factory=dict)
+    served: Served | None = None
+    """The envelope and its registry objects, for Markdown (None for a problem)."""
+
+
+async def answer(prepared: Prepared, *, provider: Completer | None, settings: Settings, assessment_id: str) -> Answer:
+    try:
+        served = await complete(prepared, provider=provider, settings=settings, assessment_id=assessment_id)
+    except AttacheError as exc:
+        return problem_answer(exc, prepared)
+    envelope = served.envelope
+    body = encode_envelope(envelope)
+    finished = Finished(
+        finished_at=dt.datetime.now(dt.UTC),
+        outcome="ok",
+        http_status=200,
+        body=body,
+        model=envelope.model,
+        input_tokens=envelope.usage.input_tokens,
+        output_tokens=envelope.usage.output_tokens,
+        attempts=envelope.usage.attempts,
+        latency_ms=envelope.latency_ms,
+    )
+    headers = prompt_headers(served.persona, served.prompt.version, served.prompt.sha256)
+    return Answer(200, body, JSON, finished, headers, served)
+
+
+def problem_answer(exc: AttacheError, prepared: Prepared | None = None) -> Answer:
+    body = msgspec.json.encode(problem_document(exc))
+    attempts = exc.extra.get("attempts", 0)
+    finished = Finished(
+        finished_at=dt.datetime.now(dt.UTC),
+        outcome=exc.code,
+        http_status=exc.status,
+        body=body,
+        attempts=attempts if isinstance(attempts, int) else 0,
+        latency_ms=round((time.perf_counter() - prepared.started) * 1000, 1) if prepared else 0.0,
+    )
+    return Answer(exc.status, body, PROBLEM_JSON, finished, dict(exc.headers))
+
+
+def prompt_headers(persona: Persona | None, version: str, sha256: str) -> dict[str, str]:
+    """The served prompt, and for a deprecated version RFC 9745/8594 headers and its successor."""
+    headers = {"Attache-Prompt-Version": version, "Attache-Prompt-Sha256": sha256}
+    deprecation = persona.deprecation(version) if persona is not None else None
+    if persona is not None and deprecation is not None:
+        since = calendar.timegm(deprecation.since.timetuple())
+        sunset = calendar.timegm(deprecation.sunset.timetuple())
+        headers["Deprecation"] = f"@{since}"  # RFC 9745
+        headers["Sunset"] = email.utils.formatdate(sunset, usegmt=True)  # RFC 8594
+        if deprecation.successor:
+            headers["Link"] = f'</agents/{persona.id}/versions/{deprecation.successor}>; rel="successor-version"'
+    return headers
