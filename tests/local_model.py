@@ -131,9 +131,10 @@ def llama_server(port: int, log: Path, *, n_ctx: int = N_CTX) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def attache_serve(base_url: str, port: int, log: Path, cache_dir: Path) -> Iterator[str]:
-    """`attache serve` as a real process, wired to the local server; yields its URL."""
-    env = {**os.environ, **attache_env(base_url), "ATTACHE_CACHE_DIR": str(cache_dir), "ATTACHE_PORT": str(port)}
+def attache_serve(base_url: str, port: int, log: Path, workdir: Path) -> Iterator[str]:
+    """`attache serve` as a real process wired to the local server, its cache and store in `workdir`."""
+    env = {**os.environ, **attache_env(base_url), "ATTACHE_PORT": str(port)}
+    env |= {"ATTACHE_CACHE_DIR": str(workdir / "cache"), "ATTACHE_DATA_DIR": str(workdir / "data")}
     env.pop("OPENAI_API_KEY", None)  # no key: a local server needs none
     with log.open("w") as out:
         proc = subprocess.Popen([str(ATTACHE), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -221,7 +222,7 @@ def run_fixed_set(workdir: Path) -> list[Outcome]:
     """The fixed set through a real `attache serve` and a real llama-cpp-python server."""
     with (
         llama_server(free_port(), workdir / "llama-server.log") as base_url,
-        attache_serve(base_url, free_port(), workdir / "attache.log", workdir / "cache") as url,
+        attache_serve(base_url, free_port(), workdir / "attache.log", workdir) as url,
     ):
         return [assess(url, name, body) for name, body in FIXED_SET]
 
@@ -234,7 +235,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with (
         llama_server(LOCAL_PORT, workdir / "llama-server.log") as base_url,
-        attache_serve(base_url, port, workdir / "attache.log", workdir / "cache") as url,
+        attache_serve(base_url, port, workdir / "attache.log", workdir) as url,
     ):
         print(f"{MODEL_NAME} on {base_url} (log: {workdir / 'llama-server.log'})")
         print(f"attache serve on {url} (log: {workdir / 'attache.log'}); an assessment takes 1–2 minutes.")

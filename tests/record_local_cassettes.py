@@ -46,7 +46,8 @@ def recorder() -> vcr.VCR:
 
 
 async def record(base_url: str, cache: Path, name: str, body: dict[str, Any]) -> str:
-    settings = Settings.from_env({**local_model.attache_env(base_url), "ATTACHE_CACHE_DIR": str(cache)})
+    env = {**local_model.attache_env(base_url), "ATTACHE_CACHE_DIR": str(cache), "ATTACHE_DATA_DIR": str(cache)}
+    settings = Settings.from_env(env)
     path = LOCAL_CASSETTES / f"{name}.yaml"
     path.unlink(missing_ok=True)
     with recorder().use_cassette(str(path)):

@@ -31,7 +31,9 @@ def provider() -> Iterator[StandIn]:
 
 
 def settings_for(provider: StandIn, tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(cache_dir=str(tmp_path / "cache"), openai_base_url=provider.base_url, llm_timeout=10, **overrides)
+    values: dict[str, Any] = {"cache_dir": str(tmp_path / "cache"), "openai_base_url": provider.base_url}
+    values |= {"llm_timeout": 10, "response_cache_ttl": 0, "database_url": "off", **overrides}  # every call reaches it
+    return Settings(**values)
 
 
 def answer(content: Any, usage: tuple[int, int] = (985, 1888)) -> Reply:

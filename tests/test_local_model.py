@@ -52,6 +52,7 @@ def small_server(workdir: Path) -> Iterator[str]:
 
 def settings(tmp_path: Path, base_url: str, **overrides: object) -> Settings:
     values = {**local_model.attache_env(base_url), "ATTACHE_CACHE_DIR": str(tmp_path / "cache")}
+    values |= {"ATTACHE_DATA_DIR": str(tmp_path / "data")}
     return Settings.from_env(values, **overrides)
 
 
