@@ -78,12 +78,12 @@ async def test_a_cut_off_tool_call_is_truncated_whatever_finish_reason_says(
     # llama-cpp-python reports a tool call cut at max_tokens as finished normally.
     stable = (registry_dir / "jp-01" / "1.0.0.yaml").read_text()
     short = stable.replace("max_output_tokens: 4096", "max_output_tokens: 256")  # the registry's least
-    (registry_dir / "jp-01" / "9.0.0.yaml").write_text(short)
+    (registry_dir / "jp-01" / "1.0.1.yaml").write_text(short)
     lock = registry_dir / "registry.lock"
-    lock.write_text(lock.read_text() + f"{hashlib.sha256(short.encode()).hexdigest()}  jp-01/9.0.0.yaml\n")
+    lock.write_text(lock.read_text() + f"{hashlib.sha256(short.encode()).hexdigest()}  jp-01/1.0.1.yaml\n")
     app = create_app(settings(tmp_path, server, registry_dir=str(registry_dir), llm_mode="tools"))
     async with AsyncTestClient(app=app, timeout=300) as client:
-        response = await client.post("/assess", json={**JP01_SAMPLE_REQUEST, "agent": "jp-01@9.0.0"})
+        response = await client.post("/assess", json={**JP01_SAMPLE_REQUEST, "agent": "jp-01@1.0.1"})
     assert response.status_code == 502, response.text
     assert response.json()["code"] == "output_truncated"
     assert response.json()["attempts"] == 1, "a cut-off answer is final"
