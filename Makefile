@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest lock pin schemas cassettes cassettes-live bench-registry bench bench-assess bench-store bench-overload swagger-ui clean \
+.PHONY: run test lint typecheck pytest contract-tools lock pin schemas cassettes cassettes-live bench-registry bench bench-assess bench-store bench-fleet bench-overload bench-memory swagger-ui clean \
 	local-model run-local cassettes-local bench-local
 
 $(STAMP): requirements.lock pyproject.toml
@@ -27,8 +27,27 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) contract-tools
 	$(BIN)/pytest
+
+# The client generators callers use, pinned, each in its own environment (tests/test_contract.py):
+# openapi-python-client in .contract/python, openapi-typescript and tsc in .contract/node. Without
+# npm the TypeScript half is skipped with a message (a failure under CI=true).
+CONTRACT_PY := .contract/python/bin/openapi-python-client
+CONTRACT_TS := .contract/node/node_modules/.bin/openapi-typescript
+contract-tools: $(CONTRACT_PY) $(CONTRACT_TS)
+
+$(CONTRACT_PY): contract/python-requirements.txt
+	$(PYTHON) -m venv .contract/python
+	.contract/python/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $<
+	touch $@
+
+$(CONTRACT_TS): contract/package.json contract/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the TypeScript contract test will skip"; exit 0; }
+	mkdir -p .contract/node
+	cp contract/package.json contract/package-lock.json .contract/node/
+	cd .contract/node && npm ci --silent --no-audit --no-fund
+	touch $@
 
 # Regenerate the locks (with hashes) after changing dependencies in pyproject.toml:
 # requirements.lock (everything, for development and CI), and from it the image's two:
@@ -38,6 +57,7 @@ lock: $(STAMP)
 	$(COMPILE) --extra dev --output-file requirements.lock pyproject.toml
 	$(COMPILE) --constraint requirements.lock --output-file requirements-runtime.lock pyproject.toml
 	$(COMPILE) --constraint requirements.lock --only-build-deps --all-build-deps --output-file requirements-build.lock pyproject.toml
+	$(COMPILE) --output-file contract/python-requirements.txt contract/python-requirements.in
 
 # Refresh what the image is built from: the base image's digest (skopeo, from Debian) and the locks.
 BASE_TAG = python:3.11-slim-bookworm
@@ -104,8 +124,15 @@ bench-assess: $(STAMP)
 bench-store: $(STAMP)
 	$(BIN)/python benchmarks/store.py
 
+bench-fleet: $(STAMP)
+	$(BIN)/python benchmarks/fleet.py
+
 bench-overload: $(STAMP)
 	$(BIN)/python benchmarks/overload.py
+
+# Pod RSS under load per worker count (the chart's memory limit is derived from it); needs wrk.
+bench-memory: $(STAMP)
+	$(BIN)/python benchmarks/worker_memory.py
 
 bench-registry: $(STAMP)
 	$(BIN)/python benchmarks/registry_load.py

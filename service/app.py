@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         await start_store(app, settings)
         if settings.rate_limit_per_minute:
             app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.redis_url)
+            await app.state.rate_limiter.connect()
         watch_sigterm(app)
         # Everything built so far (modules, registry, schemas, the SDK's types) lives as long as
         # the process: out of the collector's sight, collections under load take ~40 % less time.

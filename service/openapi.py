@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
+from litestar import Request
 from litestar._openapi.schema_generation import SchemaCreator
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Example, Schema
 from litestar.params import PathParameter
 from litestar.router import Router
@@ -17,6 +18,7 @@ from litestar.static_files import create_static_files_router
 from litestar.typing import FieldDefinition
 
 from service import __version__
+from service.contract import finish_contract
 from service.errors import problem_codes
 
 DOCS_PATH = "/docs"
@@ -40,20 +42,43 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
         return schema
 
 
+class ContractJsonRenderPlugin(JsonRenderPlugin):
+    """`/docs/openapi.json`: Litestar's document completed by `service.contract`, made once."""
+
+    def __init__(self) -> None:
+        super().__init__(path="/openapi.json")
+        self._rendered: bytes | None = None
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        if self._rendered is None:
+            self._rendered = msgspec.json.encode(finish_contract(openapi_schema), enc_hook=_encode_example)
+        return self._rendered
+
+
+def _encode_example(value: object) -> object:
+    # Examples Litestar generates can be Structs or dataclasses; the document wants plain JSON.
+    return msgspec.to_builtins(value)
+
+
 def openapi_config() -> OpenAPIConfig:
+    # The title is ASCII on purpose: client generators derive package names from it
+    # (openapi-python-client made `attach_é_client` of "Attaché", which pip refuses). People
+    # read the product's name in the description and on the docs page.
     return OpenAPIConfig(
-        title="Attaché",
+        title="Attache",
         version=__version__,
-        description="Analyst personas answer news items as typed JSON, from a versioned prompt registry.",
+        description="**Attaché** — analyst personas answer news items as typed JSON, from a versioned prompt "
+        "registry. Every error is RFC 9457 problem details with a stable `code`.",
         path=DOCS_PATH,
         render_plugins=[
+            ContractJsonRenderPlugin(),
             SwaggerRenderPlugin(
                 path="/",
                 js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
                 css_url=f"{ASSETS_PATH}/swagger-ui.css",
                 standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
                 favicon=f"<link rel='icon' type='image/png' href='{ASSETS_PATH}/favicon-32x32.png'>",
-            )
+            ),
         ],
     )
 
@@ -89,6 +114,9 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         )
         for status in statuses
     }
+
+
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]  # the scheme is declared by service.contract
 
 
 def path_parameter(description: str, example: str) -> PathParameter:

@@ -3,8 +3,10 @@
 The caller is who the guard verified (the HMAC name of the key; the client address in
 open mode), so an unknown key is a 401 that creates no limiter state anywhere. Windows are
 the clock's minutes: a request is counted under `<caller>:<minute>` by one atomic
-increment-and-expire on Redis (the `limits` library's Lua script, one round trip), which
-gives the count, and so `RateLimit-Remaining` and `RateLimit-Reset`, with no second call.
+increment-and-expire on Redis (the `limits` library's Lua script), which gives the count,
+and so `RateLimit-Remaining` and `RateLimit-Reset`, with no second call. The increments a
+worker has waiting are sent together in one pipeline: a burst costs one round trip, not a
+connection per request.
 
 Redis is never a single point of failure. Every call has a deadline of `REDIS_TIMEOUT`; a
 failure (refused, reset, hung) counts `attache_redis_errors_total`, switches this worker to
@@ -24,6 +26,9 @@ from typing import Any
 from limits.aio.storage import MemoryStorage, RedisStorage
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from service.auth import caller_of
 from service.errors import RateLimited
@@ -68,15 +73,19 @@ class RateLimiter:
         self.local = MemoryStorage()
         self.shared: Any = None
         if redis_url:
-            self.shared = RedisStorage(
-                redis_url,
-                implementation="redispy",
-                key_prefix=KEY_PREFIX,
-                socket_timeout=REDIS_TIMEOUT,
-                socket_connect_timeout=REDIS_TIMEOUT,
-            )
+            client: dict[str, Any] = {
+                "socket_timeout": REDIS_TIMEOUT,
+                "socket_connect_timeout": REDIS_TIMEOUT,
+                # A pooled connection that Redis dropped (a restart) is replaced at once, within the
+                # deadline, instead of costing a request its shared count.
+                "retry": Retry(NoBackoff(), retries=1),
+                "retry_on_error": [RedisConnectionError],
+            }
+            self.shared = RedisStorage(redis_url, implementation="redispy", key_prefix=KEY_PREFIX, **client)
         self.using_redis = self.shared is not None
         self._retry_at = 0.0
+        self._waiting: list[tuple[str, asyncio.Future[int | None]]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     @property
     def mode(self) -> str:
@@ -95,26 +104,60 @@ class RateLimiter:
         return Quota(self.limit, count, reset)
 
     async def _shared_count(self, key: str, now: float) -> int | None:
+        """The count on Redis after this increment, or None: count locally."""
         if self.shared is None or (not self.using_redis and now < self._retry_at):
             return None
-        try:
-            async with asyncio.timeout(REDIS_TIMEOUT):
-                count: int = await self.shared.incr(key, WINDOW + 1)
-        except Exception as exc:  # refused, reset, timed out, a Redis error: all mean "count locally"
-            metrics().redis_errors.inc()
-            self._retry_at = now + RETRY_EVERY
-            if self.using_redis:
-                self.using_redis = False
-                metrics().rate_limit_shared.set(0)
-                log.error(
-                    "redis unavailable: rate limits are per worker until it answers", error_type=type(exc).__name__
-                )
-            return None
+        counted: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((key, counted))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send(), name="attache-rate-limit")
+        return await counted
+
+    async def _send(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                async with asyncio.timeout(REDIS_TIMEOUT):
+                    counts = await self._increment([key for key, _ in batch])
+            except Exception as exc:  # refused, reset, timed out, a Redis error: all mean "count locally"
+                self._failed(type(exc).__name__)
+                counts = [None] * len(batch)
+            else:
+                self._answered()
+            for (_, counted), count in zip(batch, counts, strict=True):
+                counted.set_result(count)
+
+    async def _increment(self, keys: list[str]) -> list[int | None]:
+        bridge = self.shared.bridge
+        async with bridge.storage.pipeline(transaction=False) as pipeline:  # released even when cut short
+            for key in keys:
+                await bridge.lua_incr_expire([bridge.prefixed_key(key)], [WINDOW + 1, 1], client=pipeline)
+            return [int(count) for count in await pipeline.execute()]
+
+    def _failed(self, reason: str) -> None:
+        metrics().redis_errors.inc()
+        self._retry_at = time.time() + RETRY_EVERY
+        if self.using_redis:
+            self.using_redis = False
+            metrics().rate_limit_shared.set(0)
+            log.error("redis unavailable: rate limits are per worker until it answers", error_type=reason)
+
+    def _answered(self) -> None:
         if not self.using_redis:
             self.using_redis = True
             metrics().rate_limit_shared.set(1)
             log.info("redis available again: rate limits are shared")
-        return count
+
+    async def connect(self) -> None:
+        """Open a connection at start-up, so the first burst does not pay for it (a failure is only logged)."""
+        if self.shared is not None:
+            try:
+                async with asyncio.timeout(1):
+                    await self.shared.bridge.storage.ping()
+            except Exception as exc:
+                self._failed(type(exc).__name__)
+            else:
+                metrics().rate_limit_shared.set(1)
 
     async def close(self) -> None:
         if self.shared is not None:

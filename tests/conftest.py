@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -153,3 +154,70 @@ def live_server(tmp_path: Path) -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+class ContractChecker:
+    """Checks every Attaché response a test receives against the service's own OpenAPI document.
+
+    Responses carry `X-Request-ID` when Attaché sent them (the stand-in provider's do not); each
+    is validated (status, media type, body, headers) against the operation it answered, by
+    schemathesis. The document comes from the same server or app, once per client.
+    """
+
+    def __init__(self) -> None:
+        self.schemas: dict[Any, Any] = {}
+
+    def check(self, key: Any, document: Any, response: Any) -> None:
+        import requests
+        import schemathesis
+
+        if key not in self.schemas:
+            self.schemas[key] = schemathesis.openapi.from_dict(document)
+        request = response.request
+        try:
+            operation = self.schemas[key].find_operation_by_path(request.method, request.url.path)
+        except Exception:  # a route the document does not describe (/metrics, a 404): nothing to check
+            return
+        if operation is None:
+            return
+        # A test may send a malformed header on purpose; schemathesis cannot copy such a request.
+        with contextlib.suppress(requests.exceptions.InvalidHeader):
+            operation.validate_response(response)
+
+
+def _ours(request: Any, response: Any) -> bool:
+    path = request.url.path
+    return "x-request-id" in response.headers and not path.startswith(("/docs", "/metrics"))
+
+
+@pytest.fixture(autouse=True)
+def _responses_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every response the suite receives from Attaché validates against its OpenAPI document."""
+    import httpx
+
+    checker = ContractChecker()
+    send_async, send_sync = httpx.AsyncClient.send, httpx.Client.send
+
+    async def checked_async(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        response = await send_async(self, request, **kwargs)
+        if _ours(request, response) and not kwargs.get("stream"):
+            key = (id(self), request.url.host, request.url.port)
+            document = None
+            if key not in checker.schemas:
+                contract = self.build_request("GET", request.url.join("/docs/openapi.json"))
+                document = (await send_async(self, contract)).json()
+            checker.check(key, document, response)
+        return response
+
+    def checked_sync(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        response = send_sync(self, request, **kwargs)
+        if _ours(request, response) and not kwargs.get("stream"):
+            key = (id(self), request.url.host, request.url.port)
+            document = None
+            if key not in checker.schemas:
+                document = send_sync(self, self.build_request("GET", request.url.join("/docs/openapi.json"))).json()
+            checker.check(key, document, response)
+        return response
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", checked_async)
+    monkeypatch.setattr(httpx.Client, "send", checked_sync)

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -99,8 +100,12 @@ class Received:
 
 
 class StandIn:
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(
+        self, default: Reply | None = None, responder: Callable[[Received], Reply | None] | None = None
+    ) -> None:
+        """`responder` picks a reply from the request (None: the script, else the default)."""
         self.default = default
+        self.responder = responder
         self.script: deque[Reply] = deque()
         self.received: list[Received] = []
         self._loop = asyncio.new_event_loop()
@@ -148,8 +153,11 @@ class StandIn:
                 method, path, _ = request_line.split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ln)}
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.received.append(Received(method, path, headers, body))
-                reply = self.script.popleft() if self.script else self.default
+                received = Received(method, path, headers, body)
+                self.received.append(received)
+                reply = self.responder(received) if self.responder else None
+                if reply is None:
+                    reply = self.script.popleft() if self.script else self.default
                 if reply is None:
                     reply = Reply.error(500, "stand-in has no scripted reply", "server_error")
                 if reply.delay:

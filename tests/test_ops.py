@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "helm" / "files" / "attache.rules.yaml"
 RULE_TESTS = ROOT / "tests" / "prometheus" / "attache.rules.test.yaml"
 DASHBOARD = ROOT / "helm" / "files" / "grafana-dashboard.json"
+OPERATIONS = ROOT / "docs" / "operations.md"
 
 
 def tool(name: str) -> str:
@@ -52,7 +55,7 @@ def alert_names(document: dict[str, Any]) -> set[str]:
 def test_rules_pass_promtool_check() -> None:
     result = run(tool("promtool"), "check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def test_every_alert_has_a_passing_unit_test() -> None:
@@ -66,6 +69,7 @@ def test_every_alert_has_a_passing_unit_test() -> None:
         "AttacheProviderTimeouts",
         "AttacheNoSuccessfulAssessments",
         "AttacheAssessmentsNotKept",
+        "AttacheSharedRateLimitsDown",
     }
     cases = yaml.safe_load(RULE_TESTS.read_text())["tests"]
     fired = {t["alertname"] for case in cases for t in case["alert_rule_test"] if t["exp_alerts"]}
@@ -141,7 +145,16 @@ def scraped_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
                     "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                     "rule_files": [str(RULES)],
                     "scrape_configs": [
-                        {"job_name": "attache", "static_configs": [{"targets": [f"127.0.0.1:{service_port}"]}]}
+                        {
+                            "job_name": "attache",
+                            # The target labels the Prometheus Operator adds, which the adapter rule maps.
+                            "static_configs": [
+                                {
+                                    "targets": [f"127.0.0.1:{service_port}"],
+                                    "labels": {"namespace": "newsroom", "pod": "attache-7d4b9-x2x1q"},
+                                }
+                            ],
+                        }
                     ],
                 }
             )
@@ -193,4 +206,38 @@ def test_a_real_prometheus_scrapes_the_service_and_every_query_runs(scraped_serv
     assert float(tokens[0]["value"][1]) == 3 * 1420
     rules = json.load(urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10))
     assert rules["status"] == "success"
-    assert len(rules["data"]["groups"][0]["rules"]) == 8
+    assert len(rules["data"]["groups"][0]["rules"]) == 9
+
+
+def adapter_rule(document: Path) -> dict[str, Any]:
+    """The prometheus-adapter rule as a document shows it (its one YAML block with a seriesQuery)."""
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", document.read_text(), re.DOTALL) if "seriesQuery" in b]
+    assert len(blocks) == 1, f"{document.name}: {len(blocks)} adapter rules"
+    rule: dict[str, Any] = yaml.safe_load(textwrap.dedent(blocks[0]))["rules"]["custom"][0]
+    return rule
+
+
+def test_the_documented_adapter_rule_gives_the_hpa_in_flight_per_pod(scraped_service: tuple[str, str]) -> None:
+    """What prometheus-adapter would ask Prometheus for the HPA's Pods metric, asked of a real one."""
+    rule = adapter_rule(OPERATIONS)
+    assert rule == adapter_rule(ROOT / "helm" / "README.md"), "the two documents show the same rule"
+    hpa = (ROOT / "helm" / "templates" / "hpa.yaml").read_text()
+    assert f"name: {rule['name']['as']}" in hpa, "the HPA asks for the name the adapter serves"
+    _, prometheus = scraped_service
+    series = rule["seriesQuery"]
+    # The adapter's templating for one HPA request: this namespace's pods, grouped by pod.
+    expr = (
+        rule["metricsQuery"]
+        .replace("<<.Series>>", series.split("{")[0])
+        .replace("<<.LabelMatchers>>", 'namespace="newsroom",pod=~"attache-7d4b9-x2x1q"')
+        .replace("<<.GroupBy>>", "pod")
+    )
+    deadline = time.monotonic() + 60
+    while not (found := query(prometheus, series)["data"]["result"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert found, f"no series for {series}"
+    answer = query(prometheus, expr)
+    assert answer["status"] == "success", answer
+    (value,) = answer["data"]["result"]
+    assert value["metric"] == {"pod": "attache-7d4b9-x2x1q"}
+    assert float(value["value"][1]) == 0, "nothing in flight once the traffic is answered"

@@ -193,3 +193,58 @@ async def test_a_hung_redis_costs_at_most_its_timeout(
     # Not a timing benchmark: the bound is "does not hang on Redis", with room for a loaded machine.
     assert slowest < 1.0
     assert app.state.rate_limiter.mode == "local-fallback"
+
+
+def rss_mb(pid: int) -> float:
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
+    total = 0
+    for process in [pid, *map(int, children)]:
+        status = Path(f"/proc/{process}/status").read_text()
+        total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+    return total / 1024
+
+
+@pytest.mark.parametrize("mode", ["junk keys", "junk addresses"])
+def test_ten_thousand_junk_callers_leave_no_limiter_state(redis_server: Any, tmp_path: Path, mode: str) -> None:
+    env = {**os.environ, "ATTACHE_CACHE_DIR": "off", "ATTACHE_DATABASE_URL": "off"}
+    env |= {"ATTACHE_REDIS_URL": redis_server.url, "ATTACHE_CALLER_SECRET": SECRET}
+    if mode == "junk keys":
+        env["ATTACHE_API_KEYS"] = KEY
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc])
+
+        async def flood(count: int) -> list[int]:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                junk = [
+                    {"Authorization": f"Bearer junk-{n:030d}"}
+                    if mode == "junk keys"
+                    else {"X-Forwarded-For": f"10.{n // 65536}.{n // 256 % 256}.{n % 256}"}
+                    for n in range(count)
+                ]
+                statuses: list[int] = []
+                for start in range(0, count, 50):
+                    batch = await asyncio.gather(*(client.get("/agents", headers=h) for h in junk[start : start + 50]))
+                    statuses += [r.status_code for r in batch]
+                return statuses
+
+        asyncio.run(flood(500))  # warm up: caches, pools, lazy imports
+        before = rss_mb(proc.pid)
+        statuses = asyncio.run(flood(10_000))
+        after = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    print(f"{mode}: RSS {before:.1f} MB before 10,000 junk callers, {after:.1f} MB after")
+    if mode == "junk keys":
+        assert set(statuses) == {401}
+        assert keys_in(redis_server) == 0, "an unknown key is charged nowhere"
+    else:
+        assert 429 in statuses, "an untrusted X-Forwarded-For changes nothing: one peer, one budget"
+        keys = redis.Redis.from_url(redis_server.url, decode_responses=True).keys("*")
+        callers = {str(key).rsplit(":", 1)[0] for key in keys}  # `<prefix>:<caller>:<minute>`
+        assert len(callers) == 1, keys

@@ -18,12 +18,12 @@ from tests.scenarios import assessment
 from tests.standin import Reply, StandIn
 
 
-def post_assess(base: str, results: list[object]) -> None:
+def post_assess(base: str, results: list[object], timeout: float = 30) -> None:
     request = urllib.request.Request(
         f"{base}/assess", json.dumps(JP01_SAMPLE_REQUEST).encode(), {"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             results.append(response.status)
     except (urllib.error.URLError, ConnectionError) as exc:
         results.append(exc)
@@ -62,3 +62,43 @@ def test_sigterm_drains_in_flight_assessments_then_exits(tmp_path: Path) -> None
     assert code == -signal.SIGTERM
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any("Shutting down" in line["event"] for line in lines)
+
+
+def test_an_assessment_slower_than_the_old_30_s_drain_finishes_during_shutdown(tmp_path: Path) -> None:
+    """With the defaults (a 60 s deadline), the drain follows the deadline, not a fixed 30 s."""
+    slow = Reply.completion(assessment("jp-01-us-japan-critical-minerals"), delay=35.0)
+    with StandIn(default=slow) as provider:
+        port = free_port()
+        env = {**os.environ, "OPENAI_BASE_URL": provider.base_url, "OPENAI_API_KEY": "sk-test"}
+        env["ATTACHE_CACHE_DIR"] = "off"
+        env.pop("ATTACHE_SHUTDOWN_GRACE", None)
+        env.pop("ATTACHE_LLM_TIMEOUT", None)
+        log = tmp_path / "serve.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
+            base = f"http://127.0.0.1:{port}"
+            try:
+                wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc])
+                results: list[object] = []
+                in_flight = threading.Thread(target=post_assess, args=(base, results, 60))
+                in_flight.start()
+                while not provider.received:
+                    time.sleep(0.02)
+                signalled = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+                time.sleep(0.5)
+                probe: list[object] = []
+                try:
+                    with urllib.request.urlopen(f"{base}/health/ready", timeout=5) as response:
+                        probe.append(response.status)
+                except (urllib.error.URLError, ConnectionError) as exc:
+                    probe.append(exc)
+                in_flight.join(60)
+                proc.wait(timeout=60)
+                drained = time.monotonic() - signalled
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+    assert results == [200], "finished during shutdown, past the old 30 s drain"
+    assert drained > 30
+    assert probe[0] != 200, "not ready once SIGTERM arrives: the readiness probe fails"

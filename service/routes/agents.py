@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 
 from service.auth import require_api_key
-from service.openapi import AgentIdParam, VersionRefParam, problem_responses
+from service.openapi import BEARER, AgentIdParam, VersionRefParam, problem_responses
 from service.rate_limit import rate_limit
 from service.registry import Persona, PromptVersion, Registry
 from service.registry.spec import Deprecation
@@ -114,11 +114,17 @@ class AgentController(Controller):
     tags = ["agents"]
     guards = [require_api_key, rate_limit]
 
-    @get("/", summary="List every persona")
+    @get("/", summary="List every persona", operation_id="list_agents", security=BEARER)
     async def list_agents(self, registry: NamedDependency[Registry]) -> AgentList:
         return AgentList(agents=[AgentSummary(**_summary_fields(p)) for p in registry.personas.values()])
 
-    @get("/{agent_id:str}", summary="One persona with its versions", responses=problem_responses(404))
+    @get(
+        "/{agent_id:str}",
+        summary="One persona with its versions",
+        operation_id="get_agent",
+        security=BEARER,
+        responses=problem_responses(404),
+    )
     async def get_agent(self, registry: NamedDependency[Registry], agent_id: AgentIdParam) -> AgentDetail:
         persona = registry.persona(agent_id)
         return AgentDetail(
@@ -129,6 +135,8 @@ class AgentController(Controller):
     @get(
         "/{agent_id:str}/versions/{ref:str}",
         summary="One published prompt version (by version or label)",
+        operation_id="get_version",
+        security=BEARER,
         description="Published versions are immutable: the response for a version is cacheable forever; "
         "for a label, briefly. The `ETag` is the sha256 of the version file.",
         responses=problem_responses(404),

@@ -31,7 +31,7 @@ from service.errors import IdempotencyKeyReused, Overloaded, RequestInProgress, 
 from service.logs import get_logger
 from service.markdown import MARKDOWN, markdown_response
 from service.metrics import metrics
-from service.openapi import problem_responses
+from service.openapi import BEARER, problem_responses
 from service.rate_limit import rate_limit
 from service.registry import Registry
 from service.request_context import generated_request_id
@@ -48,6 +48,8 @@ STORE_NEEDED = "the assessment store is unavailable, and {what} needs it; retry 
     status_code=200,
     tags=["assess"],
     summary="Assess a news item as a persona",
+    operation_id="assess",
+    security=BEARER,
     description="Returns the assessment envelope as JSON, or with `Accept: text/markdown` the same assessment "
     "in the sample's layout. The served prompt version and sha256 are echoed in the body and in the "
     "`Attache-Prompt-Version` / `Attache-Prompt-Sha256` headers; a deprecated version adds `Deprecation`, "

@@ -17,9 +17,10 @@ from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from service.answers import Pending
+from service.assess import AssessmentEnvelope
 from service.auth import Caller, caller_of, require_api_key
 from service.errors import InvalidRequest, StoreUnavailableError, UnknownAssessment
-from service.openapi import problem_responses
+from service.openapi import BEARER, problem_responses
 from service.rate_limit import rate_limit
 from service.registry import Registry
 from service.routes.assess import stored_response
@@ -87,11 +88,14 @@ class AssessmentController(Controller):
     @get(
         "/{assessment_id:str}",
         summary="One kept assessment",
+        operation_id="get_assessment",
+        security=BEARER,
         description="200 with the envelope exactly as first sent (`Accept: text/markdown` works as on `/assess`), "
         "or the original problem status and body for a failed one; 202 `pending` with `Retry-After` while it runs.",
         responses={
             202: ResponseSpec(Pending, description="Still running; poll again after `Retry-After` seconds."),
-            **problem_responses(400, 401, 404, 429, 503),
+            # A failed assessment is read back with the status it was first answered with.
+            **problem_responses(400, 401, 404, 422, 429, 502, 503, 504),
         },
     )
     async def get_assessment(
@@ -100,16 +104,18 @@ class AssessmentController(Controller):
         state: State,
         registry: NamedDependency[Registry],
         assessment_id: Annotated[str, Parameter(description="The envelope's `id`.", max_length=64)],
-    ) -> Response[Any]:
+    ) -> Response[AssessmentEnvelope]:
         row = await _visible(state.store, caller_of(request), assessment_id)
         if row.pending:
             body = Pending(id=row.id, status="pending", location=f"/assessments/{row.id}")
-            return Response(body, status_code=202, headers={"Retry-After": "1"})
+            return Response(body, status_code=202, headers={"Retry-After": "1"})  # type: ignore[arg-type]
         return stored_response(request, row, registry)
 
     @get(
         "/",
         summary="Kept assessments, newest first",
+        operation_id="list_assessments",
+        security=BEARER,
         description="Filters combine; `next` is the cursor of the following page (keyset pagination, stable "
         "while new assessments arrive). The caller's text is included only with `include=input`.",
         responses=problem_responses(400, 401, 429, 503),

@@ -53,13 +53,14 @@ class HealthController(Controller):
     tags = ["health"]
     include_in_schema = True
 
-    @get("/live", summary="The process is alive")
+    @get("/live", summary="The process is alive", operation_id="live")
     async def live(self) -> Liveness:
         return Liveness(status="ok")
 
     @get(
         "/ready",
         summary="Ready to serve: the registry is loaded and valid",
+        operation_id="ready",
         description="Reports the registry, whether a model provider is configured, and the store's state. "
         "Without a provider or a store the service is still ready: it serves the roster, `/assess` answers 503 "
         "`provider_not_configured` without a provider, and answers unkept without a store.",

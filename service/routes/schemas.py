@@ -15,6 +15,7 @@ from service.openapi import SchemaMajorParam, SchemaNameParam, problem_responses
     "/schemas/{name:str}/{major:str}",
     tags=["schemas"],
     summary="JSON Schema of an output schema, for validating responses in any language",
+    operation_id="get_schema",
     description="`major` is the schema's major version prefixed with `v`, e.g. `/schemas/assessment/v1`.",
     media_type="application/schema+json",
     responses=problem_responses(404),
