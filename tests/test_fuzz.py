@@ -15,6 +15,7 @@ from pathlib import Path
 from tests.conftest import ATTACHE, free_port, wait_until_up
 
 REQUESTS_AT_LEAST = 2000
+KEY = "ck-fuzz-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 
 def test_schemathesis_finds_no_failure_in_2000_requests(tmp_path: Path) -> None:
@@ -25,6 +26,8 @@ def test_schemathesis_finds_no_failure_in_2000_requests(tmp_path: Path) -> None:
         "OPENAI_API_KEY": "sk-test-fuzz",
         "ATTACHE_CACHE_DIR": str(tmp_path / "cache"),
         "ATTACHE_RATE_LIMIT_PER_MINUTE": "0",
+        # Keys on, as in production: the document declares bearer auth, which schemathesis checks both ways.
+        "ATTACHE_API_KEYS": KEY,
         "ATTACHE_LOG_LEVEL": "warning",
     }
     logs = [tmp_path / "standin.log", tmp_path / "serve.log"]
@@ -43,6 +46,8 @@ def test_schemathesis_finds_no_failure_in_2000_requests(tmp_path: Path) -> None:
             result = subprocess.run(
                 [
                     schemathesis,
+                    "--config-file",
+                    str(Path(__file__).with_name("schemathesis.toml")),
                     "run",
                     f"{base}/docs/openapi.json",
                     "--checks",
@@ -56,6 +61,8 @@ def test_schemathesis_finds_no_failure_in_2000_requests(tmp_path: Path) -> None:
                     "--request-timeout",
                     "30",
                     "--no-color",
+                    "--header",
+                    f"Authorization: Bearer {KEY}",
                 ],
                 capture_output=True,
                 text=True,
