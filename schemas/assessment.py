@@ -4,14 +4,17 @@ This pydantic model is the single definition. Its field descriptions reach the m
 (instructor sends them as the tool schema), `schemas/assessment.v1.json` is generated from
 it, and the HTTP envelope embeds it. Constraints the JSON Schema of OpenAI's strict mode
 cannot carry (string lengths, emoji checks) are validators whose messages are written for
-the model to act on when instructor re-asks.
+the model to act on when instructor re-asks; each also says itself in the constrained
+schema dialect (`schemas.rules`, `schemas.dialects`) sent to grammar-constrained servers.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.rules import ICON, count, text
 
 BCP47 = r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$"
 
@@ -29,39 +32,14 @@ Likelihood = Literal[
 ]
 
 
-def _text(max_chars: int) -> AfterValidator:
-    def check(value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("this text is empty; write it out in full")
-        if len(value) > max_chars:
-            raise ValueError(f"this text must be at most {max_chars} characters; you gave {len(value)}. Tighten it.")
-        return value
-
-    return AfterValidator(check)
-
-
-def _count(low: int, high: int, noun: str) -> AfterValidator:
-    def check(items: list[Any]) -> list[Any]:
-        if not low <= len(items) <= high:
-            raise ValueError(f"this list must hold {low}–{high} {noun}; you gave {len(items)}")
-        return items
-
-    return AfterValidator(check)
-
-
-def _icon(value: str) -> str:
-    value = value.strip()
-    if not value or len(value) > 8 or any(ch.isascii() for ch in value):
-        raise ValueError(f"icon must be a single emoji such as 🧭 or ⛏️, not {value!r}")
-    return value
-
-
-# Lengths are validators, not maxLength: OpenAI's strict mode rejects string-length keywords.
-Line = Annotated[str, _text(160)]
-Passage = Annotated[str, _text(600)]
-Paragraph = Annotated[str, _text(1500)]
-Icon = Annotated[str, AfterValidator(_icon)]
+# Lengths are not in the published schema: OpenAI's strict mode rejects string-length keywords.
+# A paragraph is at most 1,000 characters (the sample's longest is 338): llama-cpp-python's
+# server cannot build a decoding grammar for a longer `maxLength` (measured: 1,000 builds,
+# 1,050 fails with "exceeds sane defaults").
+Line = Annotated[str, text(160)]
+Passage = Annotated[str, text(600)]
+Paragraph = Annotated[str, text(1000)]
+Icon = Annotated[str, ICON]
 
 
 class _Strict(BaseModel):
@@ -74,9 +52,8 @@ class Section(_Strict):
     icon: Icon = Field(description="One emoji that marks the layer, as in the sample: 🧭 ⛏️ 🔩 🛰 🛡")
     heading: Line = Field(description="The layer's heading, e.g. 'Geostrategic Context: Pre-Xi Summit Signaling'.")
     lead: Paragraph = Field(description="The lead paragraph: the judgement this layer makes and why.")
-    points: Annotated[list[Passage], _count(2, 6, "bullet points")] = Field(
-        description="2–6 bullet points of evidence, mechanisms or implications; each one or two sentences.",
-        json_schema_extra={"minItems": 2, "maxItems": 6},
+    points: Annotated[list[Passage], count(2, 6, "bullet points")] = Field(
+        description="2–6 bullet points of evidence, mechanisms or implications; each one or two sentences."
     )
     takeaway: Passage = Field(description="One closing line that names what this layer means strategically.")
 
@@ -112,13 +89,11 @@ class Assessment(_Strict):
     bottom_line: Paragraph = Field(
         description="The opening judgement: what the event really is, in one or two sentences, before any detail."
     )
-    sections: Annotated[list[Section], _count(3, 7, "strategic layers")] = Field(
-        description="3–7 numbered strategic layers, in the order they should be read.",
-        json_schema_extra={"minItems": 3, "maxItems": 7},
+    sections: Annotated[list[Section], count(3, 7, "strategic layers")] = Field(
+        description="3–7 numbered strategic layers, in the order they should be read."
     )
-    outlook: Annotated[list[Forecast], _count(2, 6, "forecasts")] = Field(
-        description="The forward outlook: 2–6 forecasts, each with a horizon and a likelihood.",
-        json_schema_extra={"minItems": 2, "maxItems": 6},
+    outlook: Annotated[list[Forecast], count(2, 6, "forecasts")] = Field(
+        description="The forward outlook: 2–6 forecasts, each with a horizon and a likelihood."
     )
     closing: Paragraph = Field(description="The final paragraph: the larger meaning of the event, stated plainly.")
     literary_echo: LiteraryEcho = Field(description="A quotation from the persona's own literary tradition.")

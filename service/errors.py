@@ -22,9 +22,10 @@
     │   ├── UpstreamRateLimited       503 upstream_rate_limited (+ Retry-After)
     │   ├── UpstreamUnavailable       502 upstream_unavailable (503 + Retry-After when the provider said when)
     │   └── UpstreamRejected          502 upstream_rejected (the provider refused our request: auth, model, size)
+    │       └── ContextLengthExceeded 502 context_length_exceeded (prompt and answer exceed the model's context)
     └── ModelOutputError              the model answered, but not with a usable assessment
         ├── InvalidModelOutput        502 invalid_model_output (after the re-asks; carries `attempts`)
-        ├── OutputTruncated           502 output_truncated (finish_reason=length)
+        ├── OutputTruncated           502 output_truncated (finish_reason=length, or output tokens reached max_tokens)
         └── ModelRefused              422 model_refused
 
 Litestar's own HTTP exceptions (routing 404/405, body validation 400, size 413) are mapped
@@ -191,6 +192,11 @@ class UpstreamRejected(UpstreamError):
     title = "Model provider rejected the request"
 
 
+class ContextLengthExceeded(UpstreamRejected):
+    code = "context_length_exceeded"
+    title = "Model context window exceeded"
+
+
 class ModelOutputError(AttacheError):
     status = 502
     code = "invalid_model_output"
@@ -210,6 +216,17 @@ class ModelRefused(ModelOutputError):
     status = 422
     code = "model_refused"
     title = "The model refused to answer"
+
+
+def problem_codes() -> list[str]:
+    """Every stable `code` a problem body can carry; the OpenAPI document lists them."""
+    codes = {*HTTP_STATUS_CODES.values(), "http_error"}
+    classes: list[type[AttacheError]] = [AttacheError]
+    while classes:
+        cls = classes.pop()
+        codes.add(cls.code)
+        classes.extend(cls.__subclasses__())
+    return sorted(codes)
 
 
 def problem(

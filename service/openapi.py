@@ -19,6 +19,7 @@ from litestar.typing import FieldDefinition
 
 from service import __version__
 from service.contract import finish_contract
+from service.errors import problem_codes
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs-assets"
@@ -99,7 +100,7 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     title: str
     status: int
     detail: str
-    code: str
+    code: Annotated[str, msgspec.Meta(description="Stable; branch on it. One of: " + ", ".join(problem_codes()))]
     errors: list[dict[str, Any]] | None = None
 
 

@@ -5,6 +5,8 @@ llama.cpp) through `OPENAI_BASE_URL` and `OPENAI_API_KEY`. Every provider HTTP c
 through `ModelProvider._call`, which applies the transport retries of `service.retry`,
 records each call (tokens, outcome, latency) for the envelope and the metrics, and turns a
 truncated, refused or empty completion into its own final error before instructor sees it.
+In the constrained modes it also puts the constrained schema dialect (`schemas.dialects`) in
+the request, and it does not send a re-ask the model's context window cannot hold.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from instructor.processing.function_calls import openai_schema
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
+from schemas.dialects import constrained_schema
+from service.context_window import reask_tokens
 from service.errors import (
     PROVIDER_NOT_CONFIGURED,
     AttacheError,
+    ContextLengthExceeded,
     InvalidModelOutput,
     ModelRefused,
     OutputTruncated,
@@ -45,6 +50,7 @@ from service.errors import (
 )
 from service.logs import get_logger
 from service.metrics import metrics, provider_name
+from service.provider_faults import context_length_exceeded, rejected_as_malformed
 from service.retry import backoff, retry_after, timed_out, transport_retrying
 from service.settings import Settings
 
@@ -53,13 +59,18 @@ logger = get_logger("attache.provider")
 
 # ATTACHE_LLM_MODE → instructor's mode. instructor 1.17 deprecates Mode.TOOLS_STRICT and
 # sends it as plain TOOLS, without `strict`; `tools_strict` is TOOLS with the flag set by us.
+# instructor has no mode for `json_object` with a schema (llama-cpp-python's server, which
+# grammar-constrains decoding with it): it is JSON mode, with the schema added by us.
 MODES: dict[str, instructor.Mode] = {
     "tools": instructor.Mode.TOOLS,
     "tools_strict": instructor.Mode.TOOLS,
     "json_schema": instructor.Mode.JSON_SCHEMA,
+    "json_object_schema": instructor.Mode.JSON_SCHEMA,
     "json": instructor.Mode.JSON,
     "md_json": instructor.Mode.MD_JSON,
 }
+# The modes whose server decodes under the schema: they get every limit the validators check.
+CONSTRAINED_MODES = frozenset({"json_schema", "json_object_schema"})
 
 
 def _check_validators_once() -> None:
@@ -110,7 +121,11 @@ class CallLog:
     deadline: float
     agent: str
     version: str
+    schema: dict[str, Any] | None = None
+    """The constrained dialect of the response model, in the modes that send it."""
     calls: list[ProviderCall] = field(default_factory=list)
+    answered_messages: int = 0
+    """How many messages the last answered call sent: what a re-ask adds comes after them."""
 
     @property
     def attempts(self) -> int:
@@ -199,6 +214,7 @@ class ModelProvider:
             ),
         )
         self._strict_tools = settings.llm_mode == "tools_strict"
+        self._constrained = settings.llm_mode in CONSTRAINED_MODES
         self._create: Callable[..., Awaitable[Any]] = instructor.patch(create=self._call, mode=MODES[settings.llm_mode])
 
     def warm_up(self, response_models: list[type[BaseModel]]) -> None:
@@ -209,6 +225,8 @@ class ModelProvider:
         """
         for model in response_models:
             self._tool_model(model)
+            if self._constrained:
+                constrained_schema(model)
 
     def _tool_model(self, model: type[T]) -> type[T]:
         """instructor's schema-carrying subclass of `model`, built once.
@@ -242,7 +260,12 @@ class ModelProvider:
         `agent` and `version` (registry-known) label the token counts of every call.
         """
         loop = asyncio.get_running_loop()
-        log = CallLog(deadline=loop.time() + self.settings.llm_timeout, agent=agent, version=version)
+        log = CallLog(
+            deadline=loop.time() + self.settings.llm_timeout,
+            agent=agent,
+            version=version,
+            schema=constrained_schema(response_model) if self._constrained else None,
+        )
         token = _current_log.set(log)
         try:
             async with asyncio.timeout_at(log.deadline):
@@ -272,6 +295,9 @@ class ModelProvider:
         model = str(kwargs.get("model"))
         if self._strict_tools:  # copies: instructor caches the tool schema it hands us
             kwargs["tools"] = [{**tool, "function": {**tool["function"], "strict": True}} for tool in kwargs["tools"]]
+        if log.schema is not None:
+            kwargs["response_format"] = _constrained_format(self.settings.llm_mode, kwargs, log.schema)
+        self._check_reask_fits(log, kwargs)
         async for attempt in transport_retrying(self.settings.llm_transport_retries, log.deadline):
             with attempt:
                 started = time.perf_counter()
@@ -301,6 +327,7 @@ class ModelProvider:
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,
         )
+        log.answered_messages = len(kwargs["messages"])
         try:
             _check(completion, kwargs.get("max_tokens"))
         except AttacheError as exc:
@@ -309,6 +336,24 @@ class ModelProvider:
         finally:
             self._record(log, call)
         return completion
+
+    def _check_reask_fits(self, log: CallLog, kwargs: dict[str, Any]) -> None:
+        """Refuse to send a re-ask that the model's context window cannot hold (service.context_window)."""
+        window = self.settings.llm_context_tokens
+        answered = [call for call in log.calls if call.outcome == "ok"]
+        if not window or not answered:
+            return
+        needed = reask_tokens(
+            previous_input=answered[-1].input_tokens,
+            previous_output=answered[-1].output_tokens,
+            new_messages=kwargs["messages"][log.answered_messages :],
+        ) + int(kwargs.get("max_tokens") or 0)
+        if needed > window:
+            raise InvalidModelOutput(
+                "the model's output failed the assessment schema, and a re-ask would not fit in the model's "
+                f"context window ({needed} of {window} tokens with the output limit); not re-asked",
+                attempts=log.attempts,
+            )
 
     async def _post(self, body: dict[str, Any]) -> Any:
         """`chat.completions.create`, minus the SDK's per-call walk of the request parameters.
@@ -347,6 +392,14 @@ class ModelProvider:
         )
 
 
+def _constrained_format(mode: str, request: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """instructor's `response_format`, carrying the constrained schema dialect instead of the published one."""
+    if mode == "json_object_schema":  # llama-cpp-python's server: `schema` beside `type`
+        return {"type": "json_object", "schema": schema}
+    sent = request["response_format"]  # a copy: instructor's may be reused
+    return {**sent, "json_schema": {**sent["json_schema"], "schema": schema}}
+
+
 def _check(completion: ChatCompletion, max_tokens: int | None) -> None:
     """Final outcomes instructor would otherwise re-ask or misreport."""
     if not completion.choices:
@@ -355,7 +408,10 @@ def _check(completion: ChatCompletion, max_tokens: int | None) -> None:
     if choice.message.refusal or choice.finish_reason == "content_filter":
         reason = choice.message.refusal or "the provider's content filter stopped the answer"
         raise ModelRefused(f"the model declined to assess this item: {_bounded(reason, REFUSAL_CHARS)}")
-    if choice.finish_reason == "length":
+    # Some servers report a normal finish for an answer cut at the limit (llama-cpp-python
+    # inside a tool call): the token count says it, whatever finish_reason says.
+    output_tokens = completion.usage.completion_tokens if completion.usage else 0
+    if choice.finish_reason == "length" or (max_tokens and output_tokens >= max_tokens):
         raise OutputTruncated(_truncated_detail(max_tokens))
 
 
@@ -413,6 +469,17 @@ def _map_provider_error(exc: openai.APIError, *, attempts: int) -> AttacheError:
         )
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
+        if context_length_exceeded(exc):
+            return ContextLengthExceeded(
+                "the prompt and the answer's token limit exceed the model's context window; shorten the context "
+                "or use a model with a larger window",
+                attempts=attempts,
+            )
+        if rejected_as_malformed(exc):
+            return UpstreamRejected(
+                f"the model provider rejected the request as malformed (HTTP {status}); check ATTACHE_LLM_MODE",
+                attempts=attempts,
+            )
         if status >= 500:
             if waited is not None:
                 return UpstreamUnavailable(

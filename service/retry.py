@@ -2,7 +2,8 @@
 
 Three layers, each bounded, none hidden behind another:
 
-1. Transport. One provider HTTP call is retried on 408, 409, 429, 5xx and connection errors,
+1. Transport. One provider HTTP call is retried on 408, 409, 429, 5xx (except a 5xx that
+   says our request body is malformed: `service.provider_faults`) and connection errors,
    at most `ATTACHE_LLM_TRANSPORT_RETRIES` times, waiting what the provider asks
    (`retry-after-ms`, `Retry-After` in seconds or as an HTTP date) or else exponential
    backoff with full jitter (0.5 s, 1 s, 2 s, … capped at 8 s). The openai SDK's own retries
@@ -29,6 +30,8 @@ import aiohttp
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
+
+from service.provider_faults import rejected_as_malformed
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
@@ -58,6 +61,8 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIConnectionError):
         return True
     if isinstance(exc, openai.APIStatusError):
+        if rejected_as_malformed(exc):
+            return False  # the same body fails the same way (service.provider_faults)
         return exc.status_code in TRANSIENT_STATUS or exc.status_code >= 500
     return False
 

@@ -33,7 +33,7 @@ ESCAPED_CHAR_BYTES = 12
 OTHER_TEXT_CHARS = 2_000 + 200 + 100 + 100
 
 LogLevel = Literal["debug", "info", "warning", "error"]
-LLMMode = Literal["tools", "tools_strict", "json_schema", "json", "md_json"]
+LLMMode = Literal["tools", "tools_strict", "json_schema", "json_object_schema", "json", "md_json"]
 # The provider variables keep the names every OpenAI-compatible tool reads.
 ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
 SECRET_FIELDS = frozenset({"openai_api_key", "api_keys", "admin_keys", "caller_secret", "database_url", "redis_url"})
@@ -236,9 +236,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         LLMMode,
         msgspec.Meta(
             description="How the schema reaches the model: `tools` (tool calling), `tools_strict` (tool calling "
-            "with `strict: true`), `json_schema`, or `json` / `md_json` for providers without tool calling."
+            "with `strict: true`), `json_schema` (OpenAI's `response_format`), `json_object_schema` (`json_object` "
+            "with the schema beside it, as llama-cpp-python's server takes it), or `json` / `md_json` (the schema "
+            "in the prompt only). `json_schema` and `json_object_schema` send every limit the validators check."
         ),
     ] = "tools"
+    llm_context_tokens: Annotated[
+        int,
+        msgspec.Meta(
+            ge=0,
+            description="The model's context window in tokens (e.g. a local server's `n_ctx`); 0: unknown. A "
+            "re-ask that could not fit in it with the version's output token limit is not sent.",
+        ),
+    ] = 0
     llm_timeout: Annotated[
         float,
         msgspec.Meta(gt=0, le=600, description="Total deadline in seconds for one assessment, retries included."),

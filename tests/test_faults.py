@@ -34,6 +34,12 @@ AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 VALID = assessment("jp-01-us-japan-critical-minerals")
 INVALID = {**VALID, "outlook": VALID["outlook"][:1]}
 DOC = Path(__file__).resolve().parent.parent / "docs" / "faults.md"
+# What llama-cpp-python's server answered, with HTTP 500, to `response_format: {"type": "json_schema", …}`.
+MALFORMED = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input "
+    "should be 'text' or 'json_object'\", 'input': 'json_schema', 'ctx': {'expected': \"'text' or 'json_object'\"}}\n"
+    '\n  File "/srv/llama_cpp/server/app.py", line 376, in create_chat_completion\n    POST /v1/chat/completions'
+)
 
 
 def error(status: int, **headers: str) -> Reply:
@@ -124,6 +130,43 @@ FAULTS = [
         lambda: [Reply.completion('{"title": "cut', finish_reason="length")],
         502,
         "output_truncated",
+        1,
+    ),
+    Fault(
+        "output tokens reached max_tokens, finish_reason=tool_calls",
+        lambda: [Reply.completion(VALID, finish_reason="tool_calls", usage=(1850, 4096))],
+        502,
+        "output_truncated",
+        1,
+    ),
+    Fault(
+        "re-ask past the context window",
+        lambda: [Reply.completion(INVALID, usage=(1850, 1420))],
+        502,
+        "invalid_model_output",
+        1,
+        settings={"llm_context_tokens": 6000},
+    ),
+    Fault(
+        "400 context_length_exceeded",
+        lambda: [
+            Reply.error(
+                400,
+                "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens "
+                "(4904 in the messages, 4096 in the completion).",
+                "invalid_request_error",
+                "context_length_exceeded",
+            )
+        ],
+        502,
+        "context_length_exceeded",
+        1,
+    ),
+    Fault(
+        "500 with a request-validation message",
+        lambda: [Reply.error(500, MALFORMED, "internal_server_error")] * 3,
+        502,
+        "upstream_rejected",
         1,
     ),
     Fault(
@@ -221,7 +264,7 @@ def test_the_documented_matrix_matches_the_tested_one() -> None:
 
 @pytest.mark.parametrize(
     ("code", "echoed"),
-    [("context_length_exceeded", True), ("x" * 65, False), ("<script>alert(1)</script>", False), ("a b", False)],
+    [("model_not_found", True), ("x" * 65, False), ("<script>alert(1)</script>", False), ("a b", False)],
 )
 async def test_a_provider_error_code_is_echoed_only_as_a_short_identifier(code: str, echoed: bool) -> None:
     with StandIn(default=Reply.error(400, "bad request", "invalid_request_error", code)) as provider:
@@ -247,3 +290,13 @@ async def test_a_provider_cannot_create_metric_series_by_naming_models() -> None
     assert 'gen_ai_response_model="other"' in metrics
     assert [e["model"] for e in envelopes[:3]] == [f"attacker-model-{n}" for n in range(3)], "reported as said"
     assert envelopes[3]["model"] == "gpt-4o-2024-08-06", "a name that is not a name is not echoed"
+
+
+async def test_the_openapi_document_lists_every_problem_code() -> None:
+    async with AsyncTestClient(app=create_app(Settings(cache_dir="off"))) as client:
+        spec = (await client.get("/docs/openapi.json")).json()
+    described = spec["components"]["schemas"]["Problem"]["properties"]["code"]["description"]
+    for fault in FAULTS:
+        if fault.code:
+            assert fault.code in described, fault.code
+    assert "context_length_exceeded" in described
