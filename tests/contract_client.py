@@ -61,7 +61,7 @@ def main(base: str, key: str, limited_key: str) -> None:
     expect("live", live.sync_detailed(client=anonymous), 200, Liveness)
     expect("ready", ready.sync_detailed(client=anonymous), 200, Readiness)
     roster = expect("list_agents", list_agents.sync_detailed(client=client), 200, AgentList)
-    assert len(roster.agents) == 7
+    assert len(roster.agents) == 8  # seven desks and the judge
     expect("list_agents", list_agents.sync_detailed(client=anonymous), 401, Problem, "unauthorized")
     expect("get_agent", get_agent.sync_detailed("jp-01", client=client), 200, AgentDetail)
     expect("get_agent", get_agent.sync_detailed("zz-99", client=client), 404, Problem, "unknown_agent")

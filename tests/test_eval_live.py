@@ -51,7 +51,7 @@ def answer(received: Received) -> Reply:
     if system.startswith("You are QA-01"):
         if "ALSO-FINE-JUDGE-DOWN" in user:
             return Reply.error(400, "bad request", "invalid_request_error")
-        return Reply.completion(RUBRIC, tool="Rubric")
+        return Reply.completion(RUBRIC, tool="Rubric", usage=(2100, 160))  # within the judge's 1,024-token limit
     if "PROVIDER-DOWN" in user:
         return Reply.error(500, "The server had an error while processing your request.", "server_error")
     if "NEVER-VALID" in user:
