@@ -6,7 +6,8 @@ Over loopback with the stand-in provider, in one run:
 
 1. added latency p50/p99 of POST /assess at concurrency 1, with the store off, on SQLite
    and on PostgreSQL (a real server started here), against the openai SDK calling the
-   stand-in directly; response cache off (benchmarks.common), so every request writes a row;
+   stand-in directly, the calls of all four taking turns; response cache off
+   (benchmarks.common), so every request writes a row;
 2. a cache hit end to end (p50/p99, concurrency 1) and cache hits per second at 256
    connections on one worker (wrk);
 3. throughput at 256 connections with a 0.5 s provider, store off and on (SQLite).
@@ -21,8 +22,10 @@ import os
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +71,8 @@ def stores(workdir: Path, server: Any) -> dict[str, dict[str, str]]:
         "SQLite": {"data_dir": str(workdir / "sqlite")},
     }
     if server is not None:
-        variants["PostgreSQL"] = {"database_url": server.database()}
+        # A PostgreSQL store is a fleet's: its caller secret is set, as every replica would have it.
+        variants["PostgreSQL"] = {"database_url": server.database(), "caller_secret": "bench-" + "s" * 32}
     return variants
 
 
@@ -81,15 +85,6 @@ async def timed(base: str, runs: int, body: dict[str, Any]) -> list[float]:
         return await sequential(assess, runs)
 
 
-async def sdk_latency(provider: str) -> list[float]:
-    body: Any = await captured_body()
-    direct = openai.AsyncOpenAI(base_url=provider, api_key="sk-bench", max_retries=0)
-    try:
-        return await sequential(lambda: direct.chat.completions.create(**body), RUNS)
-    finally:
-        await direct.close()
-
-
 def with_service(provider: str, settings: dict[str, str], work: Callable[[str, Process], Any]) -> Any:
     service, base = start_attache(provider, **settings)
     try:
@@ -99,13 +94,23 @@ def with_service(provider: str, settings: dict[str, str], work: Callable[[str, P
 
 
 def added_latency(provider: str, workdir: Path, server: Any) -> list[Row]:
-    """Added latency of /assess over the bare SDK call, for each store (cache off)."""
-    sdk = asyncio.run(sdk_latency(provider))
+    """Added latency of /assess over the bare SDK call, for each store (cache off).
+
+    Every variant runs at once and the requests take turns (SDK, off, SQLite, PostgreSQL,
+    SDK, ...), so a machine that gets busier during the run slows them all alike and the
+    difference between two variants is the store's, not the moment's.
+    """
+    variants = stores(workdir, server)
+    services = {name: start_attache(provider, **settings) for name, settings in variants.items()}
+    try:
+        samples = asyncio.run(interleaved(provider, {name: base for name, (_, base) in services.items()}))
+    finally:
+        for service, _ in services.values():
+            service.stop()
+    sdk = samples.pop("SDK")
     rows: list[Row] = [("SDK straight to the stand-in, p50 / p99 (c=1)", p50_p99(sdk))]
-    medians: dict[str, float] = {}
-    for name, settings in stores(workdir, server).items():
-        found = with_service(provider, settings, lambda base, _: asyncio.run(timed(base, RUNS, JP01_SAMPLE_REQUEST)))
-        medians[name] = statistics.median(found) - statistics.median(sdk)
+    medians = {name: statistics.median(found) - statistics.median(sdk) for name, found in samples.items()}
+    for name, found in samples.items():
         added = f"{medians[name]:.2f} / {percentile(found, 99) - percentile(sdk, 99):.2f} ms"
         rows.append((f"added latency p50 / p99, store {name}", added))
     rows.extend(
@@ -113,6 +118,34 @@ def added_latency(provider: str, workdir: Path, server: Any) -> list[Row]:
         for name in sorted(medians.keys() - {"off"})
     )
     return rows
+
+
+async def interleaved(provider: str, bases: dict[str, str]) -> dict[str, list[float]]:
+    """Milliseconds per call for the SDK and each service, `RUNS` rounds of one call each."""
+    body: Any = await captured_body()
+    direct = openai.AsyncOpenAI(base_url=provider, api_key="sk-bench", max_retries=0)
+    clients = {name: httpx.AsyncClient(base_url=base, timeout=30) for name, base in bases.items()}
+
+    async def assess(http: httpx.AsyncClient) -> None:
+        (await http.post("/assess", json=JP01_SAMPLE_REQUEST)).raise_for_status()
+
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "SDK": lambda: direct.chat.completions.create(**body),
+        **{name: partial(assess, http) for name, http in clients.items()},
+    }
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    try:
+        for round_ in range(RUNS + 30):  # the first 30 rounds warm up, untimed
+            for name, call in calls.items():
+                started = time.perf_counter()
+                await call()
+                if round_ >= 30:
+                    samples[name].append((time.perf_counter() - started) * 1000)
+    finally:
+        await direct.close()
+        for http in clients.values():
+            await http.aclose()
+    return samples
 
 
 def cache_hits(provider: str, workdir: Path, wrk: Callable[..., tuple[float, int, float]]) -> list[Row]:

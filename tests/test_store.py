@@ -153,9 +153,8 @@ def started(number: int, **overrides: Any) -> Started:
 
 
 def finished(outcome: str = "ok", **overrides: Any) -> Finished:
-    return Finished(
-        finished_at=NOW, outcome=outcome, http_status=200 if outcome == "ok" else 502, body=b"{}", **overrides
-    )
+    values: dict[str, Any] = {"body": b"{}", **overrides}
+    return Finished(finished_at=NOW, outcome=outcome, http_status=200 if outcome == "ok" else 502, **values)
 
 
 async def opened(database_url: str) -> Store:
@@ -261,6 +260,81 @@ def test_answers_recorded_together_are_all_kept_and_one_bad_row_costs_only_itsel
                 caller=None, agent=None, version=None, outcome=None, since=None, until=None, after=None, limit=500
             )
             assert {row.id for row in page} == {row.id for row in rows}
+        finally:
+            await store.close()
+
+    run(scenario())
+
+
+def test_a_sqlite_write_waits_for_another_workers_lock_on_the_loop_without_blocking_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers are written on the event loop (SQLite), so nothing there may wait inside SQLite:
+    a write lock held by another process is waited out in asyncio, and past the operation's
+    deadline the write fails as any store outage does."""
+    import sqlite3
+
+    import service.store.store as store_module
+
+    path = tmp_path / "attache.db"
+
+    async def scenario() -> None:
+        store = await opened(f"sqlite:///{path}")
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            gaps: list[float] = []
+
+            async def ticker() -> None:
+                loop = asyncio.get_running_loop()
+                while True:
+                    before = loop.time()
+                    await asyncio.sleep(0.005)
+                    gaps.append(loop.time() - before)
+
+            ticking = asyncio.create_task(ticker())
+            other.execute("BEGIN IMMEDIATE")  # another worker's write transaction
+            write = asyncio.create_task(store.record(started(1), finished()))
+            await asyncio.sleep(0.3)
+            assert not write.done(), "the write waits for the lock"
+            other.execute("COMMIT")
+            await asyncio.wait_for(write, 1)
+            assert (await store.get(started(1).id)) is not None
+            assert max(gaps) < 0.1, f"the loop stalled {max(gaps) * 1000:.0f} ms"
+
+            monkeypatch.setattr(store_module, "OPERATION_TIMEOUT", 0.3)
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(store_module.StoreUnavailable):
+                await store.record(started(2), finished())
+            other.execute("COMMIT")
+            await store.record(started(3), finished())  # and the next write goes through
+            ticking.cancel()
+        finally:
+            other.close()
+            await store.close()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("every", [0.0, 3600.0])
+def test_sqlite_checkpoints_run_off_the_loop_and_only_there(
+    every: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's writer never checkpoints (a checkpoint fsyncs); the store does it in the background."""
+    import service.store.store as store_module
+
+    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", every)
+    path = tmp_path / "attache.db"
+
+    async def scenario() -> None:
+        store = await opened(f"sqlite:///{path}")
+        try:
+            size = path.stat().st_size
+            for number in range(1, 301):
+                await store.record(started(number), finished(body=b"x" * 16000))
+            if store._checkpoint is not None:
+                await store._checkpoint
+            grew = path.stat().st_size > size
+            assert grew is (every == 0.0), f"database file {size} -> {path.stat().st_size} bytes"
         finally:
             await store.close()
 

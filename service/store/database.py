@@ -16,8 +16,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from service.settings import Settings, SettingsError
@@ -87,11 +88,33 @@ def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
     return engine
 
 
+def loop_writer_for(engine: AsyncEngine) -> Engine:
+    """A synchronous engine on the same SQLite file (sqlite3 itself), used on the event loop.
+
+    It never waits inside SQLite: no busy timeout (a lock held by another worker is SQLITE_BUSY
+    at once, and the store retries after an asyncio sleep) and no automatic checkpoint (the
+    store checkpoints through the async engine, off the loop). What is left is writing a few
+    pages to the WAL, which with synchronous=NORMAL needs no fsync.
+    """
+    url = engine.url.set(drivername="sqlite")
+    sync = sqlalchemy.create_engine(url, connect_args={"timeout": 0}, pool_size=1, max_overflow=0)
+    event.listen(sync, "connect", _loop_writer_pragmas)
+    return sync
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-    cursor = dbapi_connection.cursor()
     # WAL: readers never block the writer; NORMAL: durable across a process crash (the case
     # that matters here), at a fraction of FULL's fsyncs; busy_timeout: workers take turns.
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000", "foreign_keys=ON"):
+    _pragmas(dbapi_connection, "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000", "foreign_keys=ON")
+
+
+def _loop_writer_pragmas(dbapi_connection: Any, _: Any) -> None:
+    _pragmas(dbapi_connection, "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=0", "wal_autocheckpoint=0")
+
+
+def _pragmas(dbapi_connection: Any, *pragmas: str) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in pragmas:
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
