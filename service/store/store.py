@@ -225,7 +225,7 @@ class Store:
                     _insert_now(self._loop_writer, rows)
                     break
                 except OperationalError as exc:
-                    if getattr(exc.orig, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                    if getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:  # with BUSY_*
                         raise
                 await asyncio.sleep(pause)  # another worker is writing: its transaction is short
                 pause = min(pause * 2, 0.05)
