@@ -28,6 +28,7 @@ from service.store.database import (
     OFF,
     StoreSchemaError,
     backend_of,
+    checkpointer_for,
     create_engine,
     describe,
     loop_writer_for,
@@ -38,7 +39,14 @@ from service.store.tables import assessments
 
 OPERATION_TIMEOUT = 2.0
 CHECKPOINT_EVERY = 1.0
+CHECKPOINT_TIMEOUT = 30.0
+WAL_RESTART_FRAMES = 4000
+"""A WAL this long (about 16 MB) is checkpointed with this process's writers held back, so it
+is copied back whole and starts over: otherwise answers written while every checkpoint runs
+could keep it from ever starting over, and it would grow for as long as traffic lasts."""
 BATCH_ROWS = 500
+LOOP_BATCH_ROWS = 100
+"""SQLite's batches are written on the event loop: a backlog goes in pieces the loop can afford."""
 IDEMPOTENCY_WINDOW = dt.timedelta(hours=24)
 INTERRUPTED = "interrupted"
 _COLUMNS = [assessments.c[f.name] for f in fields(Stored)]
@@ -66,6 +74,12 @@ class Store:
         self._loop_writer = loop_writer_for(engine) if engine is not None and self.backend == "sqlite" else None
         self._checkpointed = time.monotonic()
         self._checkpoint: asyncio.Task[None] | None = None
+        self._wal_frames = 0
+        self._checkpointer = checkpointer_for(engine) if self._loop_writer is not None and engine else None
+        # The write that starts the WAL over syncs its header (even at synchronous=NORMAL): that
+        # one goes through the thread. The WAL may be empty at start-up, so the first one too.
+        self._wal_restarts = self._loop_writer is not None
+        self._closing = False
 
     @property
     def engine(self) -> AsyncEngine:
@@ -103,10 +117,16 @@ class Store:
             await self.open()
 
     async def close(self) -> None:
-        if self._checkpoint is not None:
-            await asyncio.gather(self._checkpoint, return_exceptions=True)
+        self._closing = True  # no checkpoint starts now
+        for task, seconds in ((self._writer, OPERATION_TIMEOUT), (self._checkpoint, CHECKPOINT_TIMEOUT)):
+            if task is not None and not task.done():
+                _, late = await asyncio.wait({task}, timeout=seconds)
+                for unfinished in late:
+                    unfinished.cancel()
         if self._loop_writer is not None:
             self._loop_writer.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.dispose()
         if self._engine is not None:
             await self._engine.dispose()
 
@@ -181,8 +201,9 @@ class Store:
         await done
 
     async def _write_batches(self) -> None:
+        rows = LOOP_BATCH_ROWS if self._loop_writer is not None else BATCH_ROWS
         while self._batch:
-            batch, self._batch = self._batch[:BATCH_ROWS], self._batch[BATCH_ROWS:]
+            batch, self._batch = self._batch[:rows], self._batch[rows:]
             try:
                 await self._insert([row for row, _ in batch])
             except StoreUnavailable as exc:
@@ -212,11 +233,14 @@ class Store:
         interval (5 ms) to get it back, so a batch of a hundred rows held its answers for a
         fraction of a second (benchmarks/store.py measured 80 % of the store-less throughput).
         Nothing on the loop waits inside SQLite: a write lock held by another worker is
-        retried after a sleep, within the operation's deadline, and checkpoints run off the loop.
+        retried after a sleep, within the operation's deadline; checkpoints, and the first write
+        after a complete one (it starts the WAL over and syncs its header), go through the thread.
         """
-        if self._loop_writer is None:
+        if self._loop_writer is None or self._wal_restarts:
             async with self._guard("record") as connection:
                 await connection.execute(insert(assessments), rows)
+            self._wal_restarts = False
+            self._schedule_checkpoint()
             return
         async with self._observed("record", write=True):
             pause = 0.001
@@ -229,17 +253,34 @@ class Store:
                         raise
                 await asyncio.sleep(pause)  # another worker is writing: its transaction is short
                 pause = min(pause * 2, 0.05)
-        if time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY and self._checkpoint is None:
+        self._schedule_checkpoint()
+
+    def _schedule_checkpoint(self) -> None:
+        if self._loop_writer is None or self._closing or self._checkpoint is not None:
+            return
+        if time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY:
             self._checkpointed = time.monotonic()
             self._checkpoint = asyncio.create_task(self._checkpoint_wal(), name="attache-store-checkpoint")
 
     async def _checkpoint_wal(self) -> None:
-        """Copy the WAL back into the database (PASSIVE: waits for no reader), off the loop."""
+        """Copy the WAL back into the database (PASSIVE: waits for no reader), off the loop.
+
+        A checkpoint is housekeeping: one that fails is counted and logged as a warning, and
+        says nothing about whether answers are kept (the writes themselves say that).
+        """
+        started = time.perf_counter()
+        hold_writers = self._wal_frames >= WAL_RESTART_FRAMES
         try:
-            async with self._observed("checkpoint", write=False), self.engine.connect() as connection:
-                await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-        except StoreUnavailable:
-            pass  # counted and logged; the next write schedules another
+            assert self._checkpointer is not None  # noqa: S101 - scheduled only with the loop writer
+            async with asyncio.timeout(CHECKPOINT_TIMEOUT), self._writing(hold_writers):
+                busy, frames, copied = await asyncio.to_thread(_checkpoint_now, self._checkpointer)
+            self._wal_frames = frames
+            if busy == 0 and frames == copied:
+                self._wal_restarts = True
+            metrics().store_duration.labels("checkpoint").observe(time.perf_counter() - started)
+        except Exception as exc:
+            metrics().store_errors.labels("checkpoint").inc()
+            log.warning("WAL checkpoint failed; a later write schedules another", error_type=type(exc).__name__)
         finally:
             self._checkpoint = None
 
@@ -411,6 +452,12 @@ def _started(started: Started) -> dict[str, Any]:
 def _finished(finished: Finished) -> dict[str, Any]:
     # Not dataclasses.asdict: it deep-copies every value (the body's bytes included).
     return {**{name: getattr(finished, name) for name in _FINISHED_FIELDS}, "status": DONE}
+
+
+def _checkpoint_now(engine: Engine) -> tuple[int, int, int]:
+    with engine.connect() as connection:
+        busy, frames, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    return int(busy), int(frames), int(copied)
 
 
 def _insert_now(engine: Engine, rows: list[dict[str, Any]]) -> None:
