@@ -139,21 +139,36 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@contextlib.contextmanager
+def serving(
+    env: dict[str, str], log: Path, *args: str, port: int | None = None, seconds: float = 60
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`attache serve` (with `args`) as a real process on loopback, on `port` or a free one, its
+    output appended to `log`; yields its base URL and process once it is ready, and stops it
+    at the end if it still runs (SIGTERM, then SIGKILL after a minute)."""
+    port = port or free_port()
+    with log.open("ab") as out:
+        proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port), *args], env=env, stdout=out, stderr=out)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc], seconds=seconds)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
     """`attache serve` as a real process on a free loopback port; yields its base URL."""
-    port = free_port()
     env = {**os.environ, "ATTACHE_CACHE_DIR": str(tmp_path / "cache")}
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base}/health/ready", logs=[tmp_path / "serve.log"], procs=[proc])
+    with serving(env, tmp_path / "serve.log") as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 class ContractChecker:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ATTACHE, free_port, wait_until_up
+from tests.conftest import serving
 from tests.scenarios import assessment
 from tests.standin import Received, Reply, StandIn
 
@@ -61,7 +61,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     """`attache serve` with keys, the store and the stand-in; yields its URL and its document."""
     tmp = tmp_path_factory.mktemp("contract")
     with StandIn(responder=by_news_text) as provider:
-        port = free_port()
         env = {
             **os.environ,
             "OPENAI_BASE_URL": provider.base_url,
@@ -73,19 +72,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
             "ATTACHE_LLM_TIMEOUT": "6",
             "ATTACHE_LLM_TRANSPORT_RETRIES": "0",
         }
-        log = tmp / "serve.log"
-        with log.open("w") as out:
-            proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc])
+        with serving(env, tmp / "serve.log") as (base, _):
             document = tmp / "openapi.json"
             with urllib.request.urlopen(f"{base}/docs/openapi.json") as response:
                 document.write_bytes(response.read())
             yield base, document
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 def test_the_python_client_generates_cleanly_and_every_operation_parses(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -17,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ATTACHE, free_port, wait_until_up
+from tests.conftest import serving
 from tests.fixtures.news import CN01_REQUEST, JP01_SAMPLE_REQUEST
 from tests.scenarios import assessment
 from tests.standin import Reply, StandIn
@@ -34,18 +33,8 @@ def auth(key: str) -> dict[str, str]:
 
 @contextmanager
 def replica(name: str, tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path / f"{name}.log"
-    with log.open("w") as out:
-        command = [ATTACHE, "serve", "--port", str(port), "--workers", "2"]
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=out)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc], seconds=90)
+    with serving(env, tmp_path / f"{name}.log", "--workers", "2", seconds=90) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
 
 def statuses(requests: list[tuple[str, str, dict[str, Any] | None]], key: str) -> list[int]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -24,7 +23,7 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.request_context import _SANE
 from service.settings import Settings
-from tests.conftest import ATTACHE, free_port, problem, wait_until_up
+from tests.conftest import free_port, problem, serving
 from tests.test_observability import samples, value
 
 Client = AsyncTestClient[Litestar]
@@ -136,21 +135,12 @@ def test_metrics_on_their_own_port_summed_over_workers(tmp_path: Path) -> None:
         "ATTACHE_METRICS_PORT": str(metrics_port),
         "ATTACHE_CACHE_DIR": "off",
     }
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        command = [ATTACHE, "serve", "--port", str(port), "--workers", "2"]
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=out)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc])
-            for _ in range(10):
-                assert get(f"{base}/agents")[0] == 200
-            status, _ = get(f"{base}/metrics")
-            assert status == 404, "not served where the API is"
-            status, text = get(f"http://127.0.0.1:{metrics_port}/metrics")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with serving(env, tmp_path / "serve.log", "--workers", "2", port=port) as (base, _):
+        for _ in range(10):
+            assert get(f"{base}/agents")[0] == 200
+        status, _ = get(f"{base}/metrics")
+        assert status == 404, "not served where the API is"
+        status, text = get(f"http://127.0.0.1:{metrics_port}/metrics")
     assert status == 200
     assert value(samples(text), "attache_http_requests_total", path="/agents", status_code="200") == 10
     assert (shared / "keep.txt").read_text() == "not ours", "only its own metric files are removed"

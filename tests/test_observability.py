@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import ATTACHE, free_port, wait_until_up
+from tests.conftest import serving
 from tests.fixtures.news import JP01_SAMPLE_REQUEST
 from tests.scenarios import assessment
 from tests.standin import Reply, StandIn
@@ -177,18 +176,13 @@ async def test_logs_are_json_lines_with_request_facts_and_no_text_or_secrets(
 
 
 def test_several_workers_report_one_sum(tmp_path: Path) -> None:
-    port = free_port()
     metrics_dir = tmp_path / "prometheus"
     env = {
         **os.environ,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "ATTACHE_CACHE_DIR": str(tmp_path / "cache"),
     }
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port), "--workers", "2"], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base}/health/ready", logs=[tmp_path / "serve.log"], procs=[proc])
+    with serving(env, tmp_path / "serve.log", "--workers", "2") as (base, _):
         time.sleep(1)  # both workers up
         sent = 40
         for _ in range(sent):
@@ -203,10 +197,6 @@ def test_several_workers_report_one_sum(tmp_path: Path) -> None:
             if counted >= sent or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
     assert value(found, "attache_http_requests_total", path="/agents", status_code="200") == sent
     pids = {path.stem.rsplit("_", 1)[-1] for path in metrics_dir.glob("*.db")}
     assert len(pids) == 2, f"two worker processes wrote metrics: {pids}"

@@ -26,7 +26,7 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.rate_limit import REDIS_TIMEOUT, RateLimiter
 from service.settings import Settings, SettingsError
-from tests.conftest import ATTACHE, free_port, problem, wait_until_up
+from tests.conftest import problem, serving
 from tests.test_observability import samples, value
 
 KEY = "ck-rate-limit-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -105,21 +105,12 @@ def test_open_mode_counts_addresses_and_believes_only_trusted_proxies(tmp_path: 
     }
     if trusted:
         env["ATTACHE_TRUSTED_PROXIES"] = trusted
-    port = free_port()
     log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc])
-            quiet_window()
-            statuses = [
-                httpx.get(f"{base}/agents", headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code
-                for n in range(8)
-            ]
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with serving(env, log) as (base, _):
+        quiet_window()
+        statuses = [
+            httpx.get(f"{base}/agents", headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code for n in range(8)
+        ]
     lines = [json.loads(line) for line in log.read_text().splitlines() if '"event":"request"' in line]
     clients = {line["client"] for line in lines if line["path"] == "/agents"}
     if trusted:
@@ -210,13 +201,7 @@ def test_ten_thousand_junk_callers_leave_no_limiter_state(redis_server: Any, tmp
     env |= {"ATTACHE_REDIS_URL": redis_server.url, "ATTACHE_CALLER_SECRET": SECRET}
     if mode == "junk keys":
         env["ATTACHE_API_KEYS"] = KEY
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc])
+    with serving(env, tmp_path / "serve.log") as (base, proc):
 
         async def flood(count: int) -> list[int]:
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
@@ -236,9 +221,6 @@ def test_ten_thousand_junk_callers_leave_no_limiter_state(redis_server: Any, tmp
         before = rss_mb(proc.pid)
         statuses = asyncio.run(flood(10_000))
         after = rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     print(f"{mode}: RSS {before:.1f} MB before 10,000 junk callers, {after:.1f} MB after")
     if mode == "junk keys":
         assert set(statuses) == {401}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import ATTACHE, free_port, problem, wait_until_up
+from tests.conftest import problem, serving
 from tests.fixtures.news import JP01_SAMPLE_REQUEST
 from tests.scenarios import assessment
 from tests.standin import Reply, StandIn
@@ -115,7 +114,6 @@ async def test_body_size_and_text_limits(provider: StandIn) -> None:
 def test_assessments_above_the_in_flight_bound_are_refused_at_once(tmp_path: Path) -> None:
     # Litestar's test client runs requests one at a time, so this goes through a real server.
     with StandIn(default=Reply.completion(VALID, delay=1.0)) as provider:
-        port = free_port()
         env = {
             **os.environ,
             "OPENAI_BASE_URL": provider.base_url,
@@ -123,23 +121,15 @@ def test_assessments_above_the_in_flight_bound_are_refused_at_once(tmp_path: Pat
             "ATTACHE_MAX_INFLIGHT": "2",
             "ATTACHE_CACHE_DIR": "off",
         }
-        log = tmp_path / "serve.log"
-        with log.open("w") as out:
-            proc = subprocess.Popen([ATTACHE, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
-            try:
-                base = f"http://127.0.0.1:{port}"
-                wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc])
+        with serving(env, tmp_path / "serve.log") as (base, _):
 
-                async def burst() -> list[httpx.Response]:
-                    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                        # Both spellings of the route: Litestar serves `/assess/` too, so it is shed too.
-                        paths = ["/assess", "/assess/"] * 3
-                        return list(await asyncio.gather(*(client.post(p, json=JP01_SAMPLE_REQUEST) for p in paths)))
+            async def burst() -> list[httpx.Response]:
+                async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                    # Both spellings of the route: Litestar serves `/assess/` too, so it is shed too.
+                    paths = ["/assess", "/assess/"] * 3
+                    return list(await asyncio.gather(*(client.post(p, json=JP01_SAMPLE_REQUEST) for p in paths)))
 
-                responses = asyncio.run(burst())
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+            responses = asyncio.run(burst())
     assert sorted(r.status_code for r in responses) == [200, 200, 503, 503, 503, 503]
     admitted = [r for r in responses if r.status_code == 200]
     shed = [r for r in responses if r.status_code == 503]

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ATTACHE, free_port, wait_until_up
+from tests.conftest import free_port
+from tests.conftest import serving as attache_serving
 from tests.fixtures.news import JP01_SAMPLE_REQUEST
 from tests.scenarios import assessment
 from tests.standin import Reply, StandIn
@@ -47,18 +48,8 @@ def serving(
         "ATTACHE_CALLER_SECRET": "a-shared-caller-secret-for-every-replica",
         **(env or {}),
     }
-    log = tmp_path / f"{name}.log"
-    with log.open("ab") as out:
-        command = [ATTACHE, "serve", "--port", str(port), "--workers", str(workers)]
-        proc = subprocess.Popen(command, env=environ, stdout=out, stderr=out)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(f"{base}/health/ready", logs=[log], procs=[proc])
-            yield base, proc
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=60)
+    with attache_serving(environ, tmp_path / f"{name}.log", "--workers", str(workers), port=port) as served:
+        yield served
 
 
 def poll(url: str, seconds: float = 30) -> httpx.Response:
