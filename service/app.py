@@ -23,10 +23,12 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from schemas import SCHEMAS
-from service.admission import Admission, admission_gate
+from service.access.admission import Admission, admission_gate
+from service.access.callers import CallerNames, caller_secret
+from service.access.keys import configured_keys
+from service.access.rate_limit import RateLimiter
 from service.background import Background
 from service.body import TypedBodyRequest
-from service.callers import CallerNames, caller_secret
 from service.errors import (
     AttacheError,
     InvalidRequest,
@@ -35,11 +37,9 @@ from service.errors import (
     http_exception_to_problem,
     unexpected_error_to_problem,
 )
-from service.keys import configured_keys
 from service.logs import configure_logging, get_logger
 from service.metrics import record_registry, record_start
 from service.openapi import StrictStructSchemaPlugin, assets_router, openapi_config
-from service.rate_limit import RateLimiter
 from service.registry import Registry
 from service.registry.reload import RegistryReloader, load_snapshot
 from service.request_context import request_context

@@ -41,8 +41,8 @@ def _load(registry_dir: Path | None, *, check_lock: bool = True):  # type: ignor
 
 def _check_keys(settings: Settings) -> None:
     """Refuse to start on a key source that is missing, unreadable, empty or weak (before any worker)."""
+    from service.access.keys import configured_keys
     from service.app import check_fleet
-    from service.keys import configured_keys
 
     try:
         configured_keys(settings)

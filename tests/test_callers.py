@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
+from service.access.callers import SECRET_FILE, CallerNames, caller_secret
 from service.app import create_app
-from service.callers import SECRET_FILE, CallerNames, caller_secret
 from service.settings import Settings
 
 KEY = "ck-callers-0f1e2d3c4b5a69788796a5b4c3d2e1f0"

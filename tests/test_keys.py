@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.access.keys import MIN_KEY_CHARS, load_keys
 from service.app import create_app
-from service.keys import MIN_KEY_CHARS, load_keys
 from service.settings import Settings, SettingsError
 from tests.conftest import ATTACHE, free_port
 

@@ -23,8 +23,8 @@ import redis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from service.access.rate_limit import REDIS_TIMEOUT, RateLimiter
 from service.app import create_app
-from service.rate_limit import REDIS_TIMEOUT, RateLimiter
 from service.settings import Settings, SettingsError
 from tests.conftest import problem, serving
 from tests.test_observability import samples, value

@@ -11,8 +11,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from service.access.callers import CallerNames
 from service.app import create_app
-from service.callers import CallerNames
 from service.registry import RegistryInvalid, load_registry
 from service.registry.rollout import bucket, in_rollout
 from service.settings import Settings

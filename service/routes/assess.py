@@ -21,10 +21,11 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
-from service.admission import Admission
+from service.access.admission import Admission
+from service.access.guard import caller_of, require_api_key
+from service.access.rate_limit import rate_limit
 from service.answers import JSON, Answer, Pending, answer, prompt_headers
 from service.assess import AssessmentEnvelope, AssessRequest, Prepared, PromptRef, new_assessment_id, prepare
-from service.auth import caller_of, require_api_key
 from service.background import Background, lease_until
 from service.body import BODY_TYPE
 from service.directives import Directives
@@ -33,7 +34,6 @@ from service.logs import get_logger
 from service.markdown import MARKDOWN, markdown_response
 from service.metrics import metrics
 from service.openapi import BEARER, problem_responses
-from service.rate_limit import rate_limit
 from service.registry import Registry
 from service.request_context import generated_request_id
 from service.response_cache import ResponseCache, hit_answer

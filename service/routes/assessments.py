@@ -16,12 +16,12 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
+from service.access.guard import Caller, caller_of, require_api_key
+from service.access.rate_limit import rate_limit
 from service.answers import Pending
 from service.assess import AssessmentEnvelope
-from service.auth import Caller, caller_of, require_api_key
 from service.errors import InvalidRequest, StoreUnavailableError, UnknownAssessment
 from service.openapi import BEARER, problem_responses
-from service.rate_limit import rate_limit
 from service.registry import Registry
 from service.routes.assess import stored_response
 from service.store import Store, Stored, StoreUnavailable

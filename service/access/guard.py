@@ -1,9 +1,9 @@
 """Client authentication: `Authorization: Bearer <key>` on the API routes.
 
-Keys come from `ATTACHE_API_KEYS` or `ATTACHE_API_KEYS_FILE` (`service.keys`). Each presented
+Keys come from `ATTACHE_API_KEYS` or `ATTACHE_API_KEYS_FILE` (`service.access.keys`). Each presented
 key is compared with every configured key in constant time, so neither a key's prefix nor its
 position in the list shows in the timing. A caller is known in logs, rate limits and the
-store by an HMAC of its key (`service.callers`), never by the key.
+store by an HMAC of its key (`service.access.callers`), never by the key.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from service.callers import CallerNames
+from service.access.callers import CallerNames
 from service.errors import Unauthorized
 
 CHALLENGE = 'Bearer realm="attache"'

@@ -30,7 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from service.auth import caller_of
+from service.access.guard import caller_of
 from service.errors import RateLimited
 from service.logs import get_logger
 from service.metrics import metrics
