@@ -157,7 +157,7 @@ swagger-ui:
 	cd /tmp && npm pack --silent swagger-ui-dist@5 && tar xzf swagger-ui-dist-*.tgz
 	cp /tmp/package/swagger-ui-bundle.js /tmp/package/swagger-ui.css \
 		/tmp/package/swagger-ui-standalone-preset.js /tmp/package/LICENSE /tmp/package/NOTICE \
-		service/static/swagger-ui/
+		service/http/static/swagger-ui/
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -28,7 +28,6 @@ from service.access.callers import CallerNames, caller_secret
 from service.access.keys import configured_keys
 from service.access.rate_limit import RateLimiter
 from service.background import Background
-from service.body import TypedBodyRequest
 from service.errors import (
     AttacheError,
     InvalidRequest,
@@ -37,12 +36,13 @@ from service.errors import (
     http_exception_to_problem,
     unexpected_error_to_problem,
 )
+from service.http.body import TypedBodyRequest
+from service.http.openapi import StrictStructSchemaPlugin, assets_router, openapi_config
+from service.http.request_context import request_context
 from service.logs import configure_logging, get_logger
 from service.metrics import record_registry, record_start
-from service.openapi import StrictStructSchemaPlugin, assets_router, openapi_config
 from service.registry import Registry
 from service.registry.reload import RegistryReloader, load_snapshot
-from service.request_context import request_context
 from service.response_cache import ResponseCache
 from service.routes.agents import AgentController
 from service.routes.assess import assess

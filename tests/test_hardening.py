@@ -21,7 +21,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from service.request_context import _SANE
+from service.http.request_context import _SANE
 from service.settings import Settings
 from tests.conftest import free_port, problem, serving
 from tests.test_observability import samples, value

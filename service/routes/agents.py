@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 
 from service.access.guard import caller_of, require_api_key
 from service.access.rate_limit import rate_limit
-from service.openapi import BEARER, AgentIdParam, VersionRefParam, problem_responses
+from service.http.openapi import BEARER, AgentIdParam, VersionRefParam, problem_responses
 from service.registry import Persona, PromptVersion, Registry
 from service.registry.rollout import RolloutChoice
 from service.registry.spec import Deprecation, Role

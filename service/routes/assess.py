@@ -27,15 +27,15 @@ from service.access.rate_limit import rate_limit
 from service.answers import JSON, Answer, Pending, answer, prompt_headers
 from service.assess import AssessmentEnvelope, AssessRequest, Prepared, PromptRef, new_assessment_id, prepare
 from service.background import Background, lease_until
-from service.body import BODY_TYPE
 from service.directives import Directives
 from service.errors import IdempotencyKeyReused, Overloaded, RequestInProgress, StoreUnavailableError
+from service.http.body import BODY_TYPE
+from service.http.openapi import BEARER, problem_responses
+from service.http.request_context import generated_request_id
 from service.logs import get_logger
 from service.markdown import MARKDOWN, markdown_response
 from service.metrics import metrics
-from service.openapi import BEARER, problem_responses
 from service.registry import Registry
-from service.request_context import generated_request_id
 from service.response_cache import ResponseCache, hit_answer
 from service.settings import Settings
 from service.store import Started, Store, Stored, StoreUnavailable

@@ -21,7 +21,7 @@ from service.access.rate_limit import rate_limit
 from service.answers import Pending
 from service.assess import AssessmentEnvelope
 from service.errors import InvalidRequest, StoreUnavailableError, UnknownAssessment
-from service.openapi import BEARER, problem_responses
+from service.http.openapi import BEARER, problem_responses
 from service.registry import Registry
 from service.routes.assess import stored_response
 from service.store import Store, Stored, StoreUnavailable

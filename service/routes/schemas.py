@@ -8,7 +8,7 @@ from litestar import Response, get
 
 from schemas.export import json_schema
 from service.errors import UnknownSchema
-from service.openapi import SchemaMajorParam, SchemaNameParam, problem_responses
+from service.http.openapi import SchemaMajorParam, SchemaNameParam, problem_responses
 
 
 @get(

@@ -18,8 +18,8 @@ from litestar.static_files import create_static_files_router
 from litestar.typing import FieldDefinition
 
 from service import __version__
-from service.contract import finish_contract
 from service.errors import problem_codes
+from service.http.contract import finish_contract
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs-assets"
@@ -43,7 +43,7 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
 
 
 class ContractJsonRenderPlugin(JsonRenderPlugin):
-    """`/docs/openapi.json`: Litestar's document completed by `service.contract`, made once."""
+    """`/docs/openapi.json`: Litestar's document completed by `service.http.contract`, made once."""
 
     def __init__(self) -> None:
         super().__init__(path="/openapi.json")
@@ -116,7 +116,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]  # the scheme is declared by service.contract
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]  # the scheme is declared by service.http.contract
 
 
 def path_parameter(description: str, example: str) -> PathParameter:
