@@ -283,7 +283,7 @@ def watch_sighup(app: Litestar) -> None:
     """SIGHUP reloads the registry (as nginx reloads its configuration); it never ends the process.
 
     `attache serve --workers N` forwards the launcher's SIGHUP to every worker
-    (`service.supervisor`). Possible only in the main thread (a server, not a test client).
+    (`service.serving.supervisor`). Possible only in the main thread (a server, not a test client).
     """
 
     def on_sighup() -> None:

@@ -144,7 +144,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         "timeout_graceful_shutdown": settings.drain_seconds,  # SIGTERM: stop accepting, drain, exit
         "proxy_headers": False,  # X-Forwarded-For is believed only from ATTACHE_TRUSTED_PROXIES (create_app)
     }
-    from service.multiprocess import ENV, prepare_metrics_dir, start_metrics_server
+    from service.serving.multiprocess import ENV, prepare_metrics_dir, start_metrics_server
 
     if settings.workers > 1 or os.environ.get(ENV):
         prepare_metrics_dir()  # before any worker (or this process) creates a metric
@@ -158,7 +158,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
         uvicorn.run(create_app(settings, registry=registry), **options)
         return
-    from service.supervisor import run_workers
+    from service.serving.supervisor import run_workers
 
     run_workers(uvicorn.Config("service.app:create_worker_app", factory=True, workers=settings.workers, **options))
 
