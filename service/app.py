@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
                 "neither ATTACHE_API_KEYS nor ATTACHE_API_KEYS_FILE is set: /assess and /agents are open to any caller"
             )
         if settings.provider_configured:
-            from service.provider import ModelProvider  # the openai SDK: ~1.5 s of imports
+            from service.provider.client import ModelProvider  # the openai SDK: ~1.5 s of imports
 
             app.state.provider = ModelProvider(settings, known_models=current.model_names)
             app.state.provider.warm_up(list(SCHEMAS.values()))
@@ -251,7 +251,7 @@ def start_reloader(app: Litestar, settings: Settings) -> None:
         record_registry(loaded, previous)
         provider = app.state.get("provider")
         if provider is not None:  # models a new version names may be metric labels as they are
-            from service.provider import ModelLabels
+            from service.provider.client import ModelLabels
 
             provider.model_labels = ModelLabels(settings, loaded.model_names)
 

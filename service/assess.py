@@ -22,7 +22,7 @@ from schemas import SCHEMAS, Assessment
 from service.errors import PROVIDER_NOT_CONFIGURED, AttacheError, InvalidRequest, ProviderNotConfigured
 
 if TYPE_CHECKING:
-    from service.provider import ModelAnswer
+    from service.provider.client import ModelAnswer
 from service.logs import get_logger
 from service.metrics import metrics
 from service.registry import Persona, PromptVersion, Registry, RenderedPrompt
@@ -34,7 +34,7 @@ logger = get_logger("attache.assess")
 
 
 class Completer(Protocol):
-    """What an assessment needs from a provider (service.provider.ModelProvider; importing the
+    """What an assessment needs from a provider (service.provider.client.ModelProvider; importing the
     openai SDK costs ~1.5 s, so only the provider module does, and only when one is configured)."""
 
     async def complete(

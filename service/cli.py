@@ -326,7 +326,7 @@ def assess(
     from service.errors import AttacheError
     from service.logs import configure_logging
     from service.markdown import render_markdown
-    from service.provider import ModelProvider
+    from service.provider.client import ModelProvider
 
     settings = _settings()
     configure_logging(settings.log_level, stream=sys.stderr)

@@ -16,7 +16,7 @@ import structlog
 
 from service.settings import LogLevel
 
-# instructor stays at CRITICAL (service.provider): its errors quote the provider's messages.
+# instructor stays at CRITICAL (service.provider.client): its errors quote the provider's messages.
 QUIET_LIBRARIES = ("alembic", "httpx", "httpx2", "openai", "uvicorn.access", "vcr")
 
 _SHARED: list[Any] = [

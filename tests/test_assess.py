@@ -21,7 +21,7 @@ from openai._utils import maybe_transform
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
 from service.app import create_app
-from service.provider import MODES
+from service.provider.client import MODES
 from service.settings import Settings
 from tests.conftest import ATTACHE
 from tests.fixtures.news import JP01_SAMPLE_REQUEST, US_JAPAN_MINERALS
@@ -288,7 +288,7 @@ async def test_a_version_without_optional_variables_serves_callers_who_do_not_se
 async def test_every_mode_sends_exactly_what_the_sdks_create_would(
     mode: str, provider: StandIn, tmp_path: Path
 ) -> None:
-    # The provider posts the body itself, skipping `create`'s parameter transform (service.provider._post):
+    # The provider posts the body itself, skipping `create`'s parameter transform (service.provider.client._post):
     # that is only safe while the transform leaves our bodies unchanged.
     tools = mode.startswith("tools")
     provider.push(Reply.completion(VALID, as_content=not tools, finish_reason="tool_calls" if tools else "stop"))
@@ -309,7 +309,7 @@ def test_instructor_checks_a_response_model_for_async_validators_once() -> None:
     # instructor imports the check by name into several modules; every binding must be the cached one.
     from instructor.v2.validation import async_validators
 
-    import service.provider  # noqa: F401  (installs the cache)
+    import service.provider.client  # noqa: F401  (installs the cache)
 
     cached = async_validators.reject_async_validators
     assert hasattr(cached, "cache_info")

@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from schemas import Assessment
 from schemas.dialects import constrained_schema
 from service.app import create_app
-from service.context_window import MESSAGE_OVERHEAD
+from service.provider.context_window import MESSAGE_OVERHEAD
 from service.settings import Settings
 from tests.fixtures.news import JP01_SAMPLE_REQUEST
 from tests.scenarios import assessment
@@ -98,7 +98,7 @@ async def test_what_is_not_json_at_all_is_still_reasked(provider: StandIn, tmp_p
 
 
 def reask_size(received: Received, first_usage: tuple[int, int], max_tokens: int) -> int:
-    """What service.context_window counts for the re-ask that was sent."""
+    """What service.provider.context_window counts for the re-ask that was sent."""
     added = received.json()["messages"][2:]
     assert [m["role"] for m in added] == ["assistant", "user"]
     user = len(msgspec.json.encode(added[1]["content"]))

@@ -1,4 +1,4 @@
-"""How provider errors are read where the HTTP status does not say it (service.provider_faults)."""
+"""How provider errors are read where the HTTP status does not say it (service.provider.faults)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import httpx2
 import openai
 import pytest
 
-from service.provider_faults import context_length_exceeded, rejected_as_malformed
-from service.retry import is_transient
+from service.provider.faults import context_length_exceeded, rejected_as_malformed
+from service.provider.retry import is_transient
 from tests.test_faults import MALFORMED
 
 URL = "http://127.0.0.1:8011/v1/chat/completions"

@@ -200,7 +200,7 @@ async def _run(
     cassettes: Path,
     recording: Recording | None,
 ) -> tuple[list[ItemResult], str, int | None]:
-    from service.provider import ModelProvider  # the openai SDK: imported only to run
+    from service.provider.client import ModelProvider  # the openai SDK: imported only to run
 
     upstream = settings.openai_base_url or "https://api.openai.com/v1"
     loopback: AbstractAsyncContextManager[CassetteProvider | None] = nullcontext()

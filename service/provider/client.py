@@ -2,7 +2,7 @@
 
 Any OpenAI-compatible endpoint works (OpenAI, Azure OpenAI's v1 API, vLLM, Ollama,
 llama.cpp) through `OPENAI_BASE_URL` and `OPENAI_API_KEY`. Every provider HTTP call goes
-through `ModelProvider._call`, which applies the transport retries of `service.retry`,
+through `ModelProvider._call`, which applies the transport retries of `service.provider.retry`,
 records each call (tokens, outcome, latency) for the envelope and the metrics, and turns a
 truncated, refused or empty completion into its own final error before instructor sees it.
 In the constrained modes it also puts the constrained schema dialect (`schemas.dialects`) in
@@ -34,7 +34,6 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from schemas.dialects import constrained_schema
-from service.context_window import reask_tokens
 from service.errors import (
     PROVIDER_NOT_CONFIGURED,
     AttacheError,
@@ -50,8 +49,9 @@ from service.errors import (
 )
 from service.logs import get_logger
 from service.metrics import metrics, provider_name
-from service.provider_faults import context_length_exceeded, rejected_as_malformed
-from service.retry import backoff, retry_after, timed_out, transport_retrying
+from service.provider.context_window import reask_tokens
+from service.provider.faults import context_length_exceeded, rejected_as_malformed
+from service.provider.retry import backoff, retry_after, timed_out, transport_retrying
 from service.settings import Settings
 
 T = TypeVar("T", bound=BaseModel)
@@ -205,7 +205,7 @@ class ModelProvider:
         self.client = openai.AsyncOpenAI(
             api_key=settings.openai_api_key or "not-needed",
             base_url=settings.openai_base_url,
-            max_retries=0,  # service.retry owns retries
+            max_retries=0,  # service.provider.retry owns retries
             timeout=settings.llm_timeout,
             # aiohttp's pool, sized to the in-flight bound: httpx2's pool scans every connection
             # on each request (~30 % of CPU at 256 in flight, py-spy); the SDK supports both.
@@ -338,7 +338,7 @@ class ModelProvider:
         return completion
 
     def _check_reask_fits(self, log: CallLog, kwargs: dict[str, Any]) -> None:
-        """Refuse to send a re-ask that the model's context window cannot hold (service.context_window)."""
+        """Refuse to send a re-ask that the model's context window cannot hold (service.provider.context_window)."""
         window = self.settings.llm_context_tokens
         answered = [call for call in log.calls if call.outcome == "ok"]
         if not window or not answered:

@@ -3,7 +3,7 @@
 Three layers, each bounded, none hidden behind another:
 
 1. Transport. One provider HTTP call is retried on 408, 409, 429, 5xx (except a 5xx that
-   says our request body is malformed: `service.provider_faults`) and connection errors,
+   says our request body is malformed: `service.provider.faults`) and connection errors,
    at most `ATTACHE_LLM_TRANSPORT_RETRIES` times, waiting what the provider asks
    (`retry-after-ms`, `Retry-After` in seconds or as an HTTP date) or else exponential
    backoff with full jitter (0.5 s, 1 s, 2 s, … capped at 8 s). The openai SDK's own retries
@@ -31,7 +31,7 @@ import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 
-from service.provider_faults import rejected_as_malformed
+from service.provider.faults import rejected_as_malformed
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
@@ -62,7 +62,7 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, openai.APIStatusError):
         if rejected_as_malformed(exc):
-            return False  # the same body fails the same way (service.provider_faults)
+            return False  # the same body fails the same way (service.provider.faults)
         return exc.status_code in TRANSIENT_STATUS or exc.status_code >= 500
     return False
 
