@@ -27,7 +27,8 @@ from service.access.admission import Admission, admission_gate
 from service.access.callers import CallerNames, caller_secret
 from service.access.keys import configured_keys
 from service.access.rate_limit import RateLimiter
-from service.background import Background
+from service.assessment.background import Background
+from service.assessment.cache import ResponseCache
 from service.errors import (
     AttacheError,
     InvalidRequest,
@@ -43,7 +44,6 @@ from service.logs import configure_logging, get_logger
 from service.metrics import record_registry, record_start
 from service.registry import Registry
 from service.registry.reload import RegistryReloader, load_snapshot
-from service.response_cache import ResponseCache
 from service.routes.agents import AgentController
 from service.routes.assess import assess
 from service.routes.assessments import AssessmentController

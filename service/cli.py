@@ -322,10 +322,10 @@ def assess(
 
     import msgspec
 
-    from service.assess import AssessRequest, run_assessment
+    from service.assessment.markdown import render_markdown
+    from service.assessment.prepare import AssessRequest, run_assessment
     from service.errors import AttacheError
     from service.logs import configure_logging
-    from service.markdown import render_markdown
     from service.provider.client import ModelProvider
 
     settings = _settings()

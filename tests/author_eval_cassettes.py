@@ -22,7 +22,7 @@ import tempfile
 from typing import Any
 
 from schemas import Assessment
-from service.assess import AssessRequest, prepare
+from service.assessment.prepare import AssessRequest, prepare
 from service.eval.command import DEFAULT_CASSETTES, eval_command
 from service.eval.judge import assessment_text
 from service.eval.suite import Item, load_suites

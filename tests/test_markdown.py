@@ -18,7 +18,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from schemas import Assessment
-from service.markdown import render_markdown
+from service.assessment.markdown import render_markdown
 from service.registry import load_registry
 from service.settings import DEFAULT_REGISTRY_DIR
 from tests.scenarios import assessment

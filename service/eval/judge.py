@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas import Assessment, Rubric
-from service.assess import Completer
+from service.assessment.prepare import Completer
 from service.errors import InvalidRequest
 from service.eval.suite import Item
 from service.registry import Persona, PromptVersion, Registry, RenderedPrompt

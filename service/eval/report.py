@@ -21,7 +21,7 @@ from service.eval.runner import ItemResult
 from service.eval.thresholds import Verdict
 from service.registry import Persona
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 FORMAT = 1
 CRITERIA = ("judgement_over_summary", "concreteness", "calibration", "faithfulness")
 

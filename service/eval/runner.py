@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from schemas import Assessment
-from service.assess import AssessRequest, Completer, complete, new_assessment_id, prepare
+from service.assessment.prepare import AssessRequest, Completer, complete, new_assessment_id, prepare
 from service.errors import AttacheError
 from service.eval.checks import Checks, check
 from service.eval.judge import Judge, judge_prompt, score

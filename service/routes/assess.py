@@ -24,19 +24,26 @@ from litestar.params import JSONBody
 from service.access.admission import Admission
 from service.access.guard import caller_of, require_api_key
 from service.access.rate_limit import rate_limit
-from service.answers import JSON, Answer, Pending, answer, prompt_headers
-from service.assess import AssessmentEnvelope, AssessRequest, Prepared, PromptRef, new_assessment_id, prepare
-from service.background import Background, lease_until
-from service.directives import Directives
+from service.assessment.answer import JSON, Answer, Pending, answer, prompt_headers
+from service.assessment.background import Background, lease_until
+from service.assessment.cache import ResponseCache, hit_answer
+from service.assessment.directives import Directives
+from service.assessment.markdown import MARKDOWN, markdown_response
+from service.assessment.prepare import (
+    AssessmentEnvelope,
+    AssessRequest,
+    Prepared,
+    PromptRef,
+    new_assessment_id,
+    prepare,
+)
 from service.errors import IdempotencyKeyReused, Overloaded, RequestInProgress, StoreUnavailableError
 from service.http.body import BODY_TYPE
 from service.http.openapi import BEARER, problem_responses
 from service.http.request_context import generated_request_id
 from service.logs import get_logger
-from service.markdown import MARKDOWN, markdown_response
 from service.metrics import metrics
 from service.registry import Registry
-from service.response_cache import ResponseCache, hit_answer
 from service.settings import Settings
 from service.store import Started, Store, Stored, StoreUnavailable
 

@@ -21,7 +21,7 @@ import random
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from service.answers import problem_answer
+from service.assessment.answer import problem_answer
 from service.errors import Interrupted
 from service.logs import get_logger
 from service.metrics import metrics

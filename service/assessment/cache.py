@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from service.answers import JSON, Answer, prompt_headers
-from service.assess import Prepared, PromptRef
+from service.assessment.answer import JSON, Answer, prompt_headers
+from service.assessment.prepare import Prepared, PromptRef
 from service.store import Finished, Store, Stored
 
 MEMORY_ENTRIES = 2048

@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from service.assess import Completer, Prepared, PromptRef, Served, complete, encode_envelope
+from service.assessment.prepare import Completer, Prepared, PromptRef, Served, complete, encode_envelope
 from service.errors import AttacheError, problem_document
 from service.registry import Persona
 from service.settings import Settings

@@ -1,0 +1,1 @@
+"""The /assess use case (placeholder docstring, rewritten after the split)."""
