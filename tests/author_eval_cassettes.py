@@ -23,7 +23,7 @@ from typing import Any
 
 from schemas import Assessment
 from service.assessment.prepare import AssessRequest, prepare
-from service.eval.command import DEFAULT_CASSETTES, eval_command
+from service.cli.eval import DEFAULT_CASSETTES, eval_command
 from service.eval.judge import assessment_text
 from service.eval.suite import Item, load_suites
 from service.registry import Registry, load_registry

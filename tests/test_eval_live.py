@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from litestar.testing import TestClient
 
 from service.app import create_app
-from service.eval.command import eval_command
+from service.cli.eval import eval_command
 from service.settings import Settings
 from tests.conftest import ATTACHE
 from tests.fixtures.news import US_JAPAN_MINERALS

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from service.eval.command import DEFAULT_CASSETTES, eval_command
+from service.cli.eval import DEFAULT_CASSETTES, eval_command
 from service.eval.measures import MEASURES
 from service.registry import load_registry
 from service.settings import DEFAULT_REGISTRY_DIR

@@ -274,7 +274,7 @@ def test_a_sqlite_write_waits_for_another_workers_lock_on_the_loop_without_block
     deadline the write fails as any store outage does."""
     import sqlite3
 
-    import service.store.store as store_module
+    import service.store.assessments as store_module
 
     monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", 3600.0)
     path = tmp_path / "attache.db"
@@ -324,7 +324,7 @@ def test_sqlite_checkpoints_run_off_the_loop_and_only_there(
     every: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The loop's writer never checkpoints (a checkpoint fsyncs); the store does it in the background."""
-    import service.store.store as store_module
+    import service.store.assessments as store_module
 
     monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", every)
     path = tmp_path / "attache.db"
@@ -351,7 +351,7 @@ def test_every_kind_of_sqlite_busy_is_waited_out(code: int, tmp_path: Path, monk
 
     from sqlalchemy.exc import OperationalError
 
-    import service.store.store as store_module
+    import service.store.assessments as store_module
 
     real = store_module._insert_now
     refusals = 2
@@ -384,7 +384,7 @@ def test_the_wal_starts_over_while_answers_keep_coming(tmp_path: Path, monkeypat
     keeps the WAL from growing with every answer: under steady writes from several callers it
     starts over again and again. (Past WAL_RESTART_FRAMES a checkpoint also holds this process's
     writers back, in asyncio, so that one that never catches up cannot leave it growing.)"""
-    import service.store.store as store_module
+    import service.store.assessments as store_module
 
     monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", 0.02)
     monkeypatch.setattr(store_module, "WAL_RESTART_FRAMES", 200)
@@ -415,7 +415,7 @@ def test_the_wal_starts_over_while_answers_keep_coming(tmp_path: Path, monkeypat
 
 
 def test_a_failed_checkpoint_is_housekeeping_not_an_outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import service.store.store as store_module
+    import service.store.assessments as store_module
 
     monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", 0.0)
 

@@ -1,7 +1,7 @@
 """Every assessment kept: SQLite by default, PostgreSQL for fleets (see `database`)."""
 
+from service.store.assessments import INTERRUPTED, Store, StoreUnavailable, open_store
 from service.store.records import DONE, PENDING, Finished, Inputs, Started, Stored
-from service.store.store import INTERRUPTED, Store, StoreUnavailable, open_store
 
 __all__ = [
     "DONE",

@@ -100,7 +100,7 @@ def _prepare_store(settings: Settings, *, required: bool = False) -> str | None:
 class _Commands(click.Group):
     """`attache`'s commands; `eval` (a heavier module) is imported only when it is asked for."""
 
-    LAZY = {"eval": "service.eval.command:eval_command"}
+    LAZY = {"eval": "service.cli.eval:eval_command"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.LAZY])
