@@ -251,7 +251,7 @@ def start_reloader(app: Litestar, settings: Settings) -> None:
         record_registry(loaded, previous)
         provider = app.state.get("provider")
         if provider is not None:  # models a new version names may be metric labels as they are
-            from service.provider.client import ModelLabels
+            from service.provider.calls import ModelLabels
 
             provider.model_labels = ModelLabels(settings, loaded.model_names)
 

@@ -22,7 +22,8 @@ import tempfile
 from typing import Any
 
 from schemas import Assessment
-from service.assessment.prepare import AssessRequest, prepare
+from service.assessment.prepare import prepare
+from service.assessment.request import AssessRequest
 from service.cli.eval import DEFAULT_CASSETTES, eval_command
 from service.eval.judge import assessment_text
 from service.eval.suite import Item, load_suites

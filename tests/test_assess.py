@@ -21,7 +21,7 @@ from openai._utils import maybe_transform
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
 from service.app import create_app
-from service.provider.client import MODES
+from service.provider.modes import MODES
 from service.settings import Settings
 from tests.conftest import ATTACHE
 from tests.fixtures.news import JP01_SAMPLE_REQUEST, US_JAPAN_MINERALS

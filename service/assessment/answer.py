@@ -16,8 +16,11 @@ from typing import Literal
 
 import msgspec
 
-from service.assessment.prepare import Completer, Prepared, PromptRef, Served, complete, encode_envelope
+from service.assessment.complete import Completed, complete
+from service.assessment.envelope import PromptRef, encode_envelope
+from service.assessment.prepare import Prepared
 from service.errors import AttacheError, problem_document
+from service.provider import Completer
 from service.registry import Persona
 from service.settings import Settings
 from service.store import Finished
@@ -41,7 +44,7 @@ class Answer:
     media_type: str
     finished: Finished
     headers: dict[str, str] = field(default_factory=dict)
-    served: Served | None = None
+    served: Completed | None = None
     """The envelope and its registry objects, for Markdown (None for a problem)."""
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import msgspec
 
 from service.assessment.answer import JSON, Answer, prompt_headers
-from service.assessment.prepare import Prepared, PromptRef
+from service.assessment.envelope import PromptRef
+from service.assessment.prepare import Prepared
 from service.store import Finished, Store, Stored
 
 MEMORY_ENTRIES = 2048

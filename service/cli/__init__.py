@@ -322,8 +322,9 @@ def assess(
 
     import msgspec
 
+    from service.assessment.complete import run_assessment
     from service.assessment.markdown import render_markdown
-    from service.assessment.prepare import AssessRequest, run_assessment
+    from service.assessment.request import AssessRequest
     from service.errors import AttacheError
     from service.logs import configure_logging
     from service.provider.client import ModelProvider

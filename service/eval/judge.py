@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas import Assessment, Rubric
-from service.assessment.prepare import Completer
 from service.errors import InvalidRequest
 from service.eval.suite import Item
+from service.provider import Completer, ModelRequest
 from service.registry import Persona, PromptVersion, Registry, RenderedPrompt
 
 
@@ -75,16 +75,6 @@ def judge_prompt(judge: Judge, item: Item, desk: Persona, assessment: Assessment
 
 async def score(judge: Judge, rendered: RenderedPrompt, provider: Completer) -> tuple[Rubric, int]:
     """The judge's rubric and the provider calls it took; an AttacheError when there is none."""
-    spec = judge.prompt.spec
-    answer = await provider.complete(
-        response_model=Rubric,
-        model=spec.model.name,
-        system=rendered.system,
-        user=rendered.user,
-        temperature=spec.model.temperature,
-        max_tokens=spec.model.max_output_tokens,
-        agent=judge.persona.id,
-        version=judge.prompt.version,
-    )
+    answer = await provider.complete(ModelRequest.of(judge.persona, judge.prompt, rendered, Rubric))
     assert isinstance(answer.output, Rubric)  # noqa: S101 - the response model asked for
     return answer.output, answer.log.attempts

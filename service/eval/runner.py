@@ -17,7 +17,10 @@ from typing import Any
 import msgspec
 
 from schemas import Assessment
-from service.assessment.prepare import AssessRequest, Completer, complete, new_assessment_id, prepare
+from service.assessment.complete import complete
+from service.assessment.envelope import new_assessment_id
+from service.assessment.prepare import prepare
+from service.assessment.request import AssessRequest
 from service.errors import AttacheError
 from service.eval.checks import Checks, check
 from service.eval.judge import Judge, judge_prompt, score
@@ -25,6 +28,7 @@ from service.eval.prices import PriceTable
 from service.eval.replay import Recording
 from service.eval.suite import Item
 from service.logs import get_logger
+from service.provider import Completer
 from service.registry import Persona, PromptVersion, Registry
 from service.settings import Settings
 

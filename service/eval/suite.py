@@ -27,7 +27,7 @@ from typing import Annotated
 
 import msgspec
 
-from service.assessment.prepare import PLAIN_TEXT
+from service.assessment.request import PLAIN_TEXT
 from service.registry.yamlfile import Problem, decode, line_of
 
 SUITE_SUFFIXES = (".yaml", ".yml")

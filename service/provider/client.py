@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
-import math
-import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx2
@@ -31,46 +27,30 @@ import openai
 from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
 from instructor.processing.function_calls import openai_schema
 from openai.types.chat import ChatCompletion
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from schemas.dialects import constrained_schema
 from service.errors import (
     PROVIDER_NOT_CONFIGURED,
     AttacheError,
-    ContextLengthExceeded,
     InvalidModelOutput,
-    ModelRefused,
     OutputTruncated,
     ProviderNotConfigured,
-    UpstreamRateLimited,
-    UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from service.logs import get_logger
 from service.metrics import metrics, provider_name
+from service.provider import ModelRequest
+from service.provider.calls import CallLog, ModelAnswer, ModelLabels, ProviderCall, reported_model
 from service.provider.context_window import reask_tokens
-from service.provider.faults import context_length_exceeded, rejected_as_malformed
-from service.provider.retry import backoff, retry_after, timed_out, transport_retrying
+from service.provider.errors import NOT_A_COMPLETION, check, explain, outcome_of, truncated_detail
+from service.provider.modes import CONSTRAINED_MODES, MODES, constrained_format
+from service.provider.retry import transport_retrying
 from service.settings import Settings
 
 T = TypeVar("T", bound=BaseModel)
 logger = get_logger("attache.provider")
-
-# ATTACHE_LLM_MODE → instructor's mode. instructor 1.17 deprecates Mode.TOOLS_STRICT and
-# sends it as plain TOOLS, without `strict`; `tools_strict` is TOOLS with the flag set by us.
-# instructor has no mode for `json_object` with a schema (llama-cpp-python's server, which
-# grammar-constrains decoding with it): it is JSON mode, with the schema added by us.
-MODES: dict[str, instructor.Mode] = {
-    "tools": instructor.Mode.TOOLS,
-    "tools_strict": instructor.Mode.TOOLS,
-    "json_schema": instructor.Mode.JSON_SCHEMA,
-    "json_object_schema": instructor.Mode.JSON_SCHEMA,
-    "json": instructor.Mode.JSON,
-    "md_json": instructor.Mode.MD_JSON,
-}
-# The modes whose server decodes under the schema: they get every limit the validators check.
-CONSTRAINED_MODES = frozenset({"json_schema", "json_object_schema"})
 
 
 def _check_validators_once() -> None:
@@ -100,93 +80,6 @@ _check_validators_once()
 # instructor logs every failed attempt at ERROR with the provider's message; we log each
 # call ourselves, with the fields we choose, so its own records are kept out of the output.
 logging.getLogger("instructor").setLevel(logging.CRITICAL)
-
-
-@dataclass(slots=True)
-class ProviderCall:
-    """One provider HTTP request, as the envelope, logs and metrics count it."""
-
-    seconds: float
-    outcome: str
-    request_model: str
-    response_model: str | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-@dataclass(slots=True)
-class CallLog:
-    """Every provider call of one assessment; `deadline` is on the event loop's clock."""
-
-    deadline: float
-    agent: str
-    version: str
-    schema: dict[str, Any] | None = None
-    """The constrained dialect of the response model, in the modes that send it."""
-    calls: list[ProviderCall] = field(default_factory=list)
-    answered_messages: int = 0
-    """How many messages the last answered call sent: what a re-ask adds comes after them."""
-
-    @property
-    def attempts(self) -> int:
-        return len(self.calls)
-
-    @property
-    def input_tokens(self) -> int:
-        return sum(c.input_tokens for c in self.calls)
-
-    @property
-    def output_tokens(self) -> int:
-        return sum(c.output_tokens for c in self.calls)
-
-    @property
-    def reasks(self) -> int:
-        """Answers that reached us but were sent back: every `ok` call except the last call made."""
-        return sum(1 for call in self.calls[:-1] if call.outcome == "ok")
-
-    @property
-    def response_model(self) -> str | None:
-        return next((c.response_model for c in reversed(self.calls) if c.response_model), None)
-
-
-@dataclass(frozen=True, slots=True)
-class ModelAnswer:
-    output: BaseModel
-    model: str
-    log: CallLog
-
-
-NOT_A_COMPLETION = "the model provider sent a response that is not a chat completion"
-# What a provider says is echoed only in these shapes: an error code that is an identifier,
-# a model name that is a plain name, a refusal cut to a paragraph of plain text.
-PROVIDER_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-MODEL_NAME = re.compile(r"[A-Za-z0-9._:/@+-]{1,128}")
-REFUSAL_CHARS = 300
-OTHER_MODEL = "other"
-
-
-def reported_model(name: object) -> str | None:
-    """The model name a completion reports, when it is a plain name; None otherwise."""
-    return name if isinstance(name, str) and MODEL_NAME.fullmatch(name) else None
-
-
-def _bounded(text: str, limit: int) -> str:
-    return " ".join(text.split())[:limit]
-
-
-class ModelLabels:
-    """A reported model is a metric label as it is only when it is expected; else `other`.
-
-    Expected: the registry's models, ATTACHE_LLM_MODEL and ATTACHE_LLM_RESPONSE_MODELS. A
-    provider cannot create series by naming models.
-    """
-
-    def __init__(self, settings: Settings, known_models: Iterable[str]) -> None:
-        extra = (settings.llm_response_models or "").split(",")
-        self.allowed = frozenset(name.strip() for name in [*known_models, settings.llm_model or "", *extra]) - {""}
-
-    def of(self, reported: str) -> str:
-        return reported if reported in self.allowed else OTHER_MODEL
 
 
 _current_log: ContextVar[CallLog] = ContextVar("attache_call_log")
@@ -243,39 +136,25 @@ class ModelProvider:
     async def close(self) -> None:
         await self.client.close()
 
-    async def complete(
-        self,
-        *,
-        response_model: type[T],
-        model: str,
-        system: str,
-        user: str,
-        temperature: float,
-        max_tokens: int,
-        agent: str,
-        version: str,
-    ) -> ModelAnswer:
-        """One validated answer, or the AttacheError that explains why there is none.
-
-        `agent` and `version` (registry-known) label the token counts of every call.
-        """
+    async def complete(self, request: ModelRequest) -> ModelAnswer:
+        """One validated answer, or the AttacheError that explains why there is none."""
         loop = asyncio.get_running_loop()
         log = CallLog(
             deadline=loop.time() + self.settings.llm_timeout,
-            agent=agent,
-            version=version,
-            schema=constrained_schema(response_model) if self._constrained else None,
+            agent=request.agent,
+            version=request.version,
+            schema=constrained_schema(request.response_model) if self._constrained else None,
         )
         token = _current_log.set(log)
         try:
             async with asyncio.timeout_at(log.deadline):
                 output = await self._create(
-                    model=self.settings.llm_model or model,
-                    messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                    response_model=self._tool_model(response_model),
+                    model=self.settings.llm_model or request.model,
+                    messages=[{"role": "system", "content": request.system}, {"role": "user", "content": request.user}],
+                    response_model=self._tool_model(request.response_model),
                     max_retries=self.settings.llm_reasks,
-                    temperature=temperature,
-                    max_tokens=max_tokens,
+                    temperature=request.temperature,
+                    max_tokens=request.max_tokens,
                 )
         except TimeoutError:
             raise UpstreamTimeout(
@@ -283,12 +162,12 @@ class ModelProvider:
                 attempts=log.attempts,
             ) from None
         except IncompleteOutputException:
-            raise OutputTruncated(_truncated_detail(max_tokens), attempts=log.attempts) from None
+            raise OutputTruncated(truncated_detail(request.max_tokens), attempts=log.attempts) from None
         except InstructorRetryException as exc:
-            raise _explain(exc, log) from None
+            raise explain(exc, log) from None
         finally:
             _current_log.reset(token)
-        return ModelAnswer(output=output, model=log.response_model or self.settings.llm_model or model, log=log)
+        return ModelAnswer(output=output, model=log.response_model or self.settings.llm_model or request.model, log=log)
 
     async def _call(self, **kwargs: Any) -> ChatCompletion:
         log = _current_log.get()
@@ -296,7 +175,7 @@ class ModelProvider:
         if self._strict_tools:  # copies: instructor caches the tool schema it hands us
             kwargs["tools"] = [{**tool, "function": {**tool["function"], "strict": True}} for tool in kwargs["tools"]]
         if log.schema is not None:
-            kwargs["response_format"] = _constrained_format(self.settings.llm_mode, kwargs, log.schema)
+            kwargs["response_format"] = constrained_format(self.settings.llm_mode, kwargs, log.schema)
         self._check_reask_fits(log, kwargs)
         async for attempt in transport_retrying(self.settings.llm_transport_retries, log.deadline):
             with attempt:
@@ -304,7 +183,7 @@ class ModelProvider:
                 try:
                     completion = await self._post(kwargs)
                 except openai.APIError as exc:
-                    self._record(log, ProviderCall(time.perf_counter() - started, _outcome_of(exc), model))
+                    self._record(log, ProviderCall(time.perf_counter() - started, outcome_of(exc), model))
                     raise
                 except asyncio.CancelledError:
                     self._record(log, ProviderCall(time.perf_counter() - started, "upstream_timeout", model))
@@ -329,7 +208,7 @@ class ModelProvider:
         )
         log.answered_messages = len(kwargs["messages"])
         try:
-            _check(completion, kwargs.get("max_tokens"))
+            check(completion, kwargs.get("max_tokens"))
         except AttacheError as exc:
             call.outcome = exc.code
             raise
@@ -390,113 +269,3 @@ class ModelProvider:
             input_tokens=call.input_tokens,
             output_tokens=call.output_tokens,
         )
-
-
-def _constrained_format(mode: str, request: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """instructor's `response_format`, carrying the constrained schema dialect instead of the published one."""
-    if mode == "json_object_schema":  # llama-cpp-python's server: `schema` beside `type`
-        return {"type": "json_object", "schema": schema}
-    sent = request["response_format"]  # a copy: instructor's may be reused
-    return {**sent, "json_schema": {**sent["json_schema"], "schema": schema}}
-
-
-def _check(completion: ChatCompletion, max_tokens: int | None) -> None:
-    """Final outcomes instructor would otherwise re-ask or misreport."""
-    if not completion.choices:
-        raise UpstreamUnavailable("the provider answered with no choices")
-    choice = completion.choices[0]
-    if choice.message.refusal or choice.finish_reason == "content_filter":
-        reason = choice.message.refusal or "the provider's content filter stopped the answer"
-        raise ModelRefused(f"the model declined to assess this item: {_bounded(reason, REFUSAL_CHARS)}")
-    # Some servers report a normal finish for an answer cut at the limit (llama-cpp-python
-    # inside a tool call): the token count says it, whatever finish_reason says.
-    output_tokens = completion.usage.completion_tokens if completion.usage else 0
-    if choice.finish_reason == "length" or (max_tokens and output_tokens >= max_tokens):
-        raise OutputTruncated(_truncated_detail(max_tokens))
-
-
-def _truncated_detail(max_tokens: int | None) -> str:
-    limit = f" ({max_tokens} tokens)" if max_tokens else ""
-    return f"the model's answer was cut off at the output token limit{limit}; the assessment is incomplete"
-
-
-def _outcome_of(exc: openai.APIError) -> str:
-    """The problem code a failed call counts under; never raises, so every call is recorded."""
-    try:
-        return _map_provider_error(exc, attempts=0).code
-    except Exception:  # a provider answer we failed to read is still a failed call, counted
-        return UpstreamUnavailable.code
-
-
-def _explain(exc: InstructorRetryException, log: CallLog) -> AttacheError:
-    cause = exc.__cause__
-    if isinstance(cause, AttacheError):
-        cause.extra.setdefault("attempts", log.attempts)
-        return cause
-    if isinstance(cause, openai.APIError):
-        return _map_provider_error(cause, attempts=log.attempts)
-    if isinstance(cause, ValidationError):
-        errors = [
-            {"loc": ".".join(str(part) for part in error["loc"]), "msg": error["msg"]}
-            for error in cause.errors(include_input=False, include_url=False)
-        ][:20]
-        return InvalidModelOutput(
-            f"the model's output still failed the assessment schema after {exc.n_attempts} attempts",
-            attempts=log.attempts,
-            errors=errors,
-        )
-    if isinstance(cause, json.JSONDecodeError) or cause is not None:
-        return InvalidModelOutput(
-            f"the model's output was not a usable assessment after {exc.n_attempts} attempts",
-            attempts=log.attempts,
-        )
-    return UpstreamUnavailable("the provider call failed", attempts=log.attempts)
-
-
-def _map_provider_error(exc: openai.APIError, *, attempts: int) -> AttacheError:
-    """Provider failures → problem codes. The provider's message is never echoed: it can quote keys."""
-    waited = retry_after(exc)
-    if timed_out(exc):
-        return UpstreamTimeout("the provider did not answer in time", attempts=attempts)
-    if isinstance(exc, openai.APIConnectionError):
-        return UpstreamUnavailable("could not connect to the model provider", attempts=attempts)
-    if isinstance(exc, openai.RateLimitError):
-        seconds = math.ceil(waited if waited is not None else backoff(attempts + 1) + 1)
-        return UpstreamRateLimited(
-            "the model provider is rate-limiting requests",
-            headers={"Retry-After": str(seconds)},
-            attempts=attempts,
-        )
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if context_length_exceeded(exc):
-            return ContextLengthExceeded(
-                "the prompt and the answer's token limit exceed the model's context window; shorten the context "
-                "or use a model with a larger window",
-                attempts=attempts,
-            )
-        if rejected_as_malformed(exc):
-            return UpstreamRejected(
-                f"the model provider rejected the request as malformed (HTTP {status}); check ATTACHE_LLM_MODE",
-                attempts=attempts,
-            )
-        if status >= 500:
-            if waited is not None:
-                return UpstreamUnavailable(
-                    f"the model provider is unavailable (HTTP {status})",
-                    status=503,
-                    headers={"Retry-After": str(math.ceil(waited))},
-                    attempts=attempts,
-                )
-            return UpstreamUnavailable(f"the model provider failed (HTTP {status})", attempts=attempts)
-        if status in (401, 403):
-            return UpstreamRejected(
-                f"the model provider rejected our credentials (HTTP {status}); check OPENAI_API_KEY",
-                attempts=attempts,
-            )
-        code = exc.code if isinstance(exc.code, str) and PROVIDER_CODE.fullmatch(exc.code) else None
-        return UpstreamRejected(
-            f"the model provider rejected the request (HTTP {status}" + (f", {code})" if code else ")"),
-            attempts=attempts,
-        )
-    return UpstreamUnavailable(NOT_A_COMPLETION, attempts=attempts)

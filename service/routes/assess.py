@@ -28,15 +28,10 @@ from service.assessment.answer import JSON, Answer, Pending, answer, prompt_head
 from service.assessment.background import Background, lease_until
 from service.assessment.cache import ResponseCache, hit_answer
 from service.assessment.directives import Directives
+from service.assessment.envelope import AssessmentEnvelope, PromptRef, new_assessment_id
 from service.assessment.markdown import MARKDOWN, markdown_response
-from service.assessment.prepare import (
-    AssessmentEnvelope,
-    AssessRequest,
-    Prepared,
-    PromptRef,
-    new_assessment_id,
-    prepare,
-)
+from service.assessment.prepare import Prepared, prepare
+from service.assessment.request import AssessRequest
 from service.errors import IdempotencyKeyReused, Overloaded, RequestInProgress, StoreUnavailableError
 from service.http.body import BODY_TYPE
 from service.http.openapi import BEARER, problem_responses

@@ -19,7 +19,7 @@ from litestar.params import Parameter
 from service.access.guard import Caller, caller_of, require_api_key
 from service.access.rate_limit import rate_limit
 from service.assessment.answer import Pending
-from service.assessment.prepare import AssessmentEnvelope
+from service.assessment.envelope import AssessmentEnvelope
 from service.errors import InvalidRequest, StoreUnavailableError, UnknownAssessment
 from service.http.openapi import BEARER, problem_responses
 from service.registry import Registry
