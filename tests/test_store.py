@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from service.settings import Settings
-from service.store import Finished, Inputs, Started, Store, open_store
+from service.store import Finished, Inputs, Started, Store, StoreUnavailable, open_store
 from service.store.database import (
     HEAD,
     MIGRATIONS,
@@ -275,8 +275,9 @@ def test_a_sqlite_write_waits_for_another_workers_lock_on_the_loop_without_block
     import sqlite3
 
     import service.store.assessments as store_module
+    import service.store.sqlite_writer as writer_module
 
-    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", 3600.0)
+    monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 3600.0)
     path = tmp_path / "attache.db"
 
     async def scenario() -> None:
@@ -284,7 +285,7 @@ def test_a_sqlite_write_waits_for_another_workers_lock_on_the_loop_without_block
         other = sqlite3.connect(path, isolation_level=None)
         try:
             await store.record(started(9), finished())  # starts the WAL (through the thread)
-            assert not store._wal_restarts, "what follows is written on the loop"
+            assert not store.writer._wal_restarts, "what follows is written on the loop"
             gaps: list[float] = []
 
             async def ticker() -> None:
@@ -306,7 +307,7 @@ def test_a_sqlite_write_waits_for_another_workers_lock_on_the_loop_without_block
 
             monkeypatch.setattr(store_module, "OPERATION_TIMEOUT", 0.3)
             other.execute("BEGIN IMMEDIATE")
-            with pytest.raises(store_module.StoreUnavailable):
+            with pytest.raises(StoreUnavailable):
                 await store.record(started(2), finished())
             other.execute("COMMIT")
             await store.record(started(3), finished())  # and the next write goes through
@@ -324,9 +325,9 @@ def test_sqlite_checkpoints_run_off_the_loop_and_only_there(
     every: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The loop's writer never checkpoints (a checkpoint fsyncs); the store does it in the background."""
-    import service.store.assessments as store_module
+    import service.store.sqlite_writer as writer_module
 
-    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", every)
+    monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", every)
     path = tmp_path / "attache.db"
 
     async def scenario() -> None:
@@ -335,8 +336,8 @@ def test_sqlite_checkpoints_run_off_the_loop_and_only_there(
             size = path.stat().st_size
             for number in range(1, 301):
                 await store.record(started(number), finished(body=b"x" * 16000))
-            if store._checkpoint is not None:
-                await store._checkpoint
+            if store.writer._checkpoint is not None:
+                await store.writer._checkpoint
             grew = path.stat().st_size > size
             assert grew is (every == 0.0), f"database file {size} -> {path.stat().st_size} bytes"
         finally:
@@ -351,9 +352,9 @@ def test_every_kind_of_sqlite_busy_is_waited_out(code: int, tmp_path: Path, monk
 
     from sqlalchemy.exc import OperationalError
 
-    import service.store.assessments as store_module
+    import service.store.sqlite_writer as writer_module
 
-    real = store_module._insert_now
+    real = writer_module._insert_now
     refusals = 2
 
     def busy_twice(engine: Any, rows: list[dict[str, Any]]) -> None:
@@ -369,7 +370,7 @@ def test_every_kind_of_sqlite_busy_is_waited_out(code: int, tmp_path: Path, monk
         store = await opened(f"sqlite:///{tmp_path / 'attache.db'}")
         try:
             await store.record(started(1), finished())  # the first write goes through the thread
-            monkeypatch.setattr(store_module, "_insert_now", busy_twice)
+            monkeypatch.setattr(writer_module, "_insert_now", busy_twice)
             await store.record(started(2), finished())
             assert refusals == 0
             assert await store.get(started(2).id) is not None
@@ -384,10 +385,10 @@ def test_the_wal_starts_over_while_answers_keep_coming(tmp_path: Path, monkeypat
     keeps the WAL from growing with every answer: under steady writes from several callers it
     starts over again and again. (Past WAL_RESTART_FRAMES a checkpoint also holds this process's
     writers back, in asyncio, so that one that never catches up cannot leave it growing.)"""
-    import service.store.assessments as store_module
+    import service.store.sqlite_writer as writer_module
 
-    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", 0.02)
-    monkeypatch.setattr(store_module, "WAL_RESTART_FRAMES", 200)
+    monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 0.02)
+    monkeypatch.setattr(writer_module, "WAL_RESTART_FRAMES", 200)
     path = tmp_path / "attache.db"
     wal = Path(f"{path}-wal")
 
@@ -415,18 +416,18 @@ def test_the_wal_starts_over_while_answers_keep_coming(tmp_path: Path, monkeypat
 
 
 def test_a_failed_checkpoint_is_housekeeping_not_an_outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import service.store.assessments as store_module
+    import service.store.sqlite_writer as writer_module
 
-    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", 0.0)
+    monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 0.0)
 
     async def scenario() -> None:
         store = await opened(f"sqlite:///{tmp_path / 'attache.db'}")
         try:
-            monkeypatch.setattr(store_module, "CHECKPOINT_TIMEOUT", 0.0)  # every checkpoint times out
+            monkeypatch.setattr(writer_module, "CHECKPOINT_TIMEOUT", 0.0)  # every checkpoint times out
             for number in range(1, 4):
                 await store.record(started(number), finished())
-                if store._checkpoint is not None:
-                    await store._checkpoint
+                if store.writer._checkpoint is not None:
+                    await store.writer._checkpoint
             assert store.available, "answers are kept: the store is up"
         finally:
             await store.close()

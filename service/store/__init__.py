@@ -1,6 +1,7 @@
 """Every assessment kept: SQLite by default, PostgreSQL for fleets (see `database`)."""
 
-from service.store.assessments import INTERRUPTED, Store, StoreUnavailable, open_store
+from service.store.assessments import INTERRUPTED, Store, open_store
+from service.store.errors import StoreUnavailable
 from service.store.records import DONE, PENDING, Finished, Inputs, Started, Stored
 
 __all__ = [

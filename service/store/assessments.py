@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select, tuple_, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.logs import get_logger
@@ -28,35 +27,22 @@ from service.store.database import (
     OFF,
     StoreSchemaError,
     backend_of,
-    checkpointer_for,
     create_engine,
     describe,
-    loop_writer_for,
     prepare_schema,
 )
+from service.store.errors import StoreUnavailable
 from service.store.records import DONE, PENDING, Finished, Started, Stored
+from service.store.sqlite_writer import RowWriter
 from service.store.tables import assessments
 
 OPERATION_TIMEOUT = 2.0
-CHECKPOINT_EVERY = 1.0
-CHECKPOINT_TIMEOUT = 30.0
-WAL_RESTART_FRAMES = 4000
-"""A WAL this long (about 16 MB) is checkpointed with this process's writers held back, so it
-is copied back whole and starts over: otherwise answers written while every checkpoint runs
-could keep it from ever starting over, and it would grow for as long as traffic lasts."""
-BATCH_ROWS = 500
-LOOP_BATCH_ROWS = 100
-"""SQLite's batches are written on the event loop: a backlog goes in pieces the loop can afford."""
 IDEMPOTENCY_WINDOW = dt.timedelta(hours=24)
 INTERRUPTED = "interrupted"
 _COLUMNS = [assessments.c[f.name] for f in fields(Stored)]
 _FINISHED_FIELDS = tuple(f.name for f in fields(Finished))
 
 log = get_logger("attache.store")
-
-
-class StoreUnavailable(Exception):
-    """The store could not do what was asked; the request goes on without it where it can."""
 
 
 class Store:
@@ -68,18 +54,7 @@ class Store:
         self.available = False
         self.revision: str | None = None
         self._write_lock = asyncio.Lock() if self.backend == "sqlite" else None
-        self._batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-        # SQLite: finished rows are written on the event loop (see `_insert`).
-        self._loop_writer = loop_writer_for(engine) if engine is not None and self.backend == "sqlite" else None
-        self._checkpointed = time.monotonic()
-        self._checkpoint: asyncio.Task[None] | None = None
-        self._wal_frames = 0
-        self._checkpointer = checkpointer_for(engine) if self._loop_writer is not None and engine else None
-        # The write that starts the WAL over syncs its header (even at synchronous=NORMAL): that
-        # one goes through the thread. The WAL may be empty at start-up, so the first one too.
-        self._wal_restarts = self._loop_writer is not None
-        self._closing = False
+        self.writer = RowWriter(self, engine if self.backend == "sqlite" else None)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -117,16 +92,7 @@ class Store:
             await self.open()
 
     async def close(self) -> None:
-        self._closing = True  # no checkpoint starts now
-        for task, seconds in ((self._writer, OPERATION_TIMEOUT), (self._checkpoint, CHECKPOINT_TIMEOUT)):
-            if task is not None and not task.done():
-                _, late = await asyncio.wait({task}, timeout=seconds)
-                for unfinished in late:
-                    unfinished.cancel()
-        if self._loop_writer is not None:
-            self._loop_writer.dispose()
-        if self._checkpointer is not None:
-            self._checkpointer.dispose()
+        await self.writer.close()
         if self._engine is not None:
             await self._engine.dispose()
 
@@ -137,15 +103,15 @@ class Store:
         self.available = True
 
     @asynccontextmanager
-    async def _guard(self, operation: str, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
+    async def guarded(self, operation: str, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
         async with (
-            self._observed(operation, write=write),
+            self.observed(operation, write=write),
             self.engine.begin() if write else self.engine.connect() as connection,
         ):
             yield connection
 
     @asynccontextmanager
-    async def _observed(self, operation: str, *, write: bool) -> AsyncIterator[None]:
+    async def observed(self, operation: str, *, write: bool) -> AsyncIterator[None]:
         """The deadline, SQLite's one writer, and the accounting every operation shares."""
         if self.revision is None:  # not opened yet: fail at once, the background retry will open it
             if self.enabled:
@@ -153,7 +119,7 @@ class Store:
             raise StoreUnavailable(operation)
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(OPERATION_TIMEOUT), self._writing(write):
+            async with asyncio.timeout(OPERATION_TIMEOUT), self.writing(write):
                 yield
         except (IntegrityError, StoreUnavailable):
             raise
@@ -168,7 +134,7 @@ class Store:
         metrics().store_duration.labels(operation).observe(time.perf_counter() - started)
 
     @asynccontextmanager
-    async def _writing(self, write: bool) -> AsyncIterator[None]:
+    async def writing(self, write: bool) -> AsyncIterator[None]:
         """SQLite has one writer at a time: this process's writers queue here, in asyncio,
         rather than in SQLite's busy handler, which sleeps and retries (the reason for the
         busy timeout is the other workers' processes)."""
@@ -179,110 +145,18 @@ class Store:
             yield
 
     async def ping(self) -> None:
-        async with self._guard("ping", write=False) as connection:
+        async with self.guarded("ping", write=False) as connection:
             await connection.execute(select(1))
 
     # -- writing ---------------------------------------------------------------------------
 
     async def record(self, started: Started, finished: Finished) -> None:
-        """Keep an assessment that finished without having been claimed; returns once committed.
-
-        Group commit: rows that arrive while a transaction is being written go together in the
-        next one (one INSERT of many rows), so under load a worker writes a few transactions
-        a second instead of one per answer, and nobody waits longer than one transaction.
-        """
+        """Keep an assessment that finished without having been claimed; returns once committed
+        (in a group commit with the rows that arrive meanwhile: `sqlite_writer.RowWriter`)."""
         if self.revision is None:
-            async with self._guard("record"):
+            async with self.guarded("record"):
                 pass  # raises StoreUnavailable, counted
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._batch.append(({**_started(started), **_finished(finished)}, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_batches(), name="attache-store-writer")
-        await done
-
-    async def _write_batches(self) -> None:
-        rows = LOOP_BATCH_ROWS if self._loop_writer is not None else BATCH_ROWS
-        while self._batch:
-            batch, self._batch = self._batch[:rows], self._batch[rows:]
-            try:
-                await self._insert([row for row, _ in batch])
-            except StoreUnavailable as exc:
-                for _, done in batch:
-                    done.set_exception(StoreUnavailable(str(exc)))
-                continue
-            except IntegrityError:  # one bad row (an id reused) must not cost the others theirs
-                await self._write_one_by_one(batch)
-                continue
-            for _, done in batch:
-                done.set_result(None)
-
-    async def _write_one_by_one(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
-        for row, done in batch:
-            try:
-                await self._insert([row])
-                done.set_result(None)
-            except (StoreUnavailable, IntegrityError) as exc:
-                done.set_exception(StoreUnavailable(type(exc).__name__))
-
-    async def _insert(self, rows: list[dict[str, Any]]) -> None:
-        """One transaction of finished rows.
-
-        On SQLite it is written on the event loop, through sqlite3 itself: a WAL append without
-        fsync costs less than the hop to a thread, and a thread is worse under load: sqlite3
-        lets go of the GIL around every step, and on a busy worker each step waits a switch
-        interval (5 ms) to get it back, so a batch of a hundred rows held its answers for a
-        fraction of a second (benchmarks/store.py measured 80 % of the store-less throughput).
-        Nothing on the loop waits inside SQLite: a write lock held by another worker is
-        retried after a sleep, within the operation's deadline; checkpoints, and the first write
-        after a complete one (it starts the WAL over and syncs its header), go through the thread.
-        """
-        if self._loop_writer is None or self._wal_restarts:
-            async with self._guard("record") as connection:
-                await connection.execute(insert(assessments), rows)
-            self._wal_restarts = False
-            self._schedule_checkpoint()
-            return
-        async with self._observed("record", write=True):
-            pause = 0.001
-            while True:
-                try:
-                    _insert_now(self._loop_writer, rows)
-                    break
-                except OperationalError as exc:
-                    if getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:  # with BUSY_*
-                        raise
-                await asyncio.sleep(pause)  # another worker is writing: its transaction is short
-                pause = min(pause * 2, 0.05)
-        self._schedule_checkpoint()
-
-    def _schedule_checkpoint(self) -> None:
-        if self._loop_writer is None or self._closing or self._checkpoint is not None:
-            return
-        if time.monotonic() - self._checkpointed >= CHECKPOINT_EVERY:
-            self._checkpointed = time.monotonic()
-            self._checkpoint = asyncio.create_task(self._checkpoint_wal(), name="attache-store-checkpoint")
-
-    async def _checkpoint_wal(self) -> None:
-        """Copy the WAL back into the database (PASSIVE: waits for no reader), off the loop.
-
-        A checkpoint is housekeeping: one that fails is counted and logged as a warning, and
-        says nothing about whether answers are kept (the writes themselves say that).
-        """
-        started = time.perf_counter()
-        hold_writers = self._wal_frames >= WAL_RESTART_FRAMES
-        try:
-            assert self._checkpointer is not None  # noqa: S101 - scheduled only with the loop writer
-            async with asyncio.timeout(CHECKPOINT_TIMEOUT), self._writing(hold_writers):
-                busy, frames, copied = await asyncio.to_thread(_checkpoint_now, self._checkpointer)
-            self._wal_frames = frames
-            if busy == 0 and frames == copied:
-                self._wal_restarts = True
-            metrics().store_duration.labels("checkpoint").observe(time.perf_counter() - started)
-        except Exception as exc:
-            metrics().store_errors.labels("checkpoint").inc()
-            log.warning("WAL checkpoint failed; a later write schedules another", error_type=type(exc).__name__)
-        finally:
-            self._checkpoint = None
+        await self.writer.write({**_started(started), **_finished(finished)})
 
     async def claim(self, started: Started, lease_until: dt.datetime) -> Stored | None:
         """Insert `started` as pending; None when that succeeds.
@@ -294,7 +168,7 @@ class Store:
         row = {**_started(started), "status": PENDING, "lease_until": lease_until}
         for _ in range(2):
             try:
-                async with self._guard("claim") as connection:
+                async with self.guarded("claim") as connection:
                     await connection.execute(insert(assessments).values(**row))
                 return None
             except IntegrityError:
@@ -305,7 +179,7 @@ class Store:
                 continue  # freed between the two statements
             if holder.created_at >= started.created_at - IDEMPOTENCY_WINDOW:
                 return holder
-            async with self._guard("claim") as connection:
+            async with self.guarded("claim") as connection:
                 await connection.execute(
                     update(assessments).where(assessments.c.id == holder.id).values(idempotency_key=None)
                 )
@@ -313,7 +187,7 @@ class Store:
 
     async def _holder(self, caller: str, key: str) -> Stored | None:
         query = select(*_COLUMNS).where(assessments.c.caller == caller, assessments.c.idempotency_key == key)
-        async with self._guard("claim", write=False) as connection:
+        async with self.guarded("claim", write=False) as connection:
             found = (await connection.execute(query)).first()
         return _stored(found)
 
@@ -327,13 +201,13 @@ class Store:
             )
             .values(**_finished(finished), lease_until=None)
         )
-        async with self._guard("finish") as connection:
+        async with self.guarded("finish") as connection:
             return (await connection.execute(query)).rowcount == 1
 
     async def release(self, assessment_id: str) -> None:
         """Forget a claim whose request never started (refused for overload): its key is free again."""
         query = delete(assessments).where(assessments.c.id == assessment_id, assessments.c.status == PENDING)
-        async with self._guard("release") as connection:
+        async with self.guarded("release") as connection:
             await connection.execute(query)
 
     async def renew(self, ids: Sequence[str], lease_until: dt.datetime) -> None:
@@ -342,7 +216,7 @@ class Store:
             .where(assessments.c.id.in_(ids), assessments.c.status == PENDING)
             .values(lease_until=lease_until)
         )
-        async with self._guard("renew") as connection:
+        async with self.guarded("renew") as connection:
             await connection.execute(query)
 
     async def interrupt(
@@ -355,7 +229,7 @@ class Store:
             .where(assessments.c.status == PENDING, condition)
             .values(**_finished(finished), lease_until=None)
         )
-        async with self._guard("interrupt") as connection:
+        async with self.guarded("interrupt") as connection:
             return int((await connection.execute(query)).rowcount)
 
     async def purge(self, before: dt.datetime, batch: int) -> int:
@@ -366,14 +240,14 @@ class Store:
             .order_by(assessments.c.created_at)
             .limit(batch)
         )
-        async with self._guard("purge") as connection:
+        async with self.guarded("purge") as connection:
             return int((await connection.execute(delete(assessments).where(assessments.c.id.in_(oldest)))).rowcount)
 
     # -- reading ---------------------------------------------------------------------------
 
     async def get(self, assessment_id: str) -> Stored | None:
         query = select(*_COLUMNS).where(assessments.c.id == assessment_id)
-        async with self._guard("get", write=False) as connection:
+        async with self.guarded("get", write=False) as connection:
             return _stored((await connection.execute(query)).first())
 
     async def cached(self, cache_key: str, not_before: dt.datetime) -> Stored | None:
@@ -388,7 +262,7 @@ class Store:
             .order_by(assessments.c.created_at.desc())
             .limit(1)
         )
-        async with self._guard("cache", write=False) as connection:
+        async with self.guarded("cache", write=False) as connection:
             return _stored((await connection.execute(query)).first())
 
     async def page(
@@ -423,7 +297,7 @@ class Store:
             .order_by(assessments.c.created_at.desc(), assessments.c.id.desc())
             .limit(limit)
         )
-        async with self._guard("list", write=False) as connection:
+        async with self.guarded("list", write=False) as connection:
             rows = (await connection.execute(query)).all()
         return [Stored(*row) for row in rows]
 
@@ -452,17 +326,6 @@ def _started(started: Started) -> dict[str, Any]:
 def _finished(finished: Finished) -> dict[str, Any]:
     # Not dataclasses.asdict: it deep-copies every value (the body's bytes included).
     return {**{name: getattr(finished, name) for name in _FINISHED_FIELDS}, "status": DONE}
-
-
-def _checkpoint_now(engine: Engine) -> tuple[int, int, int]:
-    with engine.connect() as connection:
-        busy, frames, copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
-    return int(busy), int(frames), int(copied)
-
-
-def _insert_now(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    with engine.begin() as connection:
-        connection.execute(insert(assessments), rows)
 
 
 def _stored(row: Any) -> Stored | None:

@@ -1,0 +1,5 @@
+"""The one failure the store reports: whatever went wrong below, the caller sees `StoreUnavailable`."""
+
+
+class StoreUnavailable(Exception):
+    """The store could not do what was asked; the request goes on without it where it can."""
