@@ -12,6 +12,7 @@ refuses one at a revision this release does not know, written by a newer release
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,20 @@ def describe(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         return f"sqlite:///{parsed.database}"
     return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=True)
+
+
+def upgrade_schema(url: str, *, timeout: float = 60.0) -> str:
+    """Bring the database at `url` to this release's head, from outside any event loop (the CLI).
+
+    StoreSchemaError when it cannot be; the driver's exception when the database cannot be reached.
+    """
+
+    async def run() -> str:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with asyncio.timeout(timeout):
+                return await prepare_schema(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
