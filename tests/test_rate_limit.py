@@ -71,7 +71,7 @@ async def test_an_unknown_key_leaves_no_limiter_state(redis_server: Any) -> None
     async with AsyncTestClient(app=app) as client:
         for number in range(1000):  # junk keys: each one a 401, none a counter
             problem(await client.get("/agents", headers=bearer(f"junk-{number:028d}")), 401, "unauthorized")
-        limiter: RateLimiter = app.state.rate_limiter
+        limiter: RateLimiter = app.state.services.limiter
         assert keys_in(redis_server) == 0, "no growth in Redis"
         assert len(limiter.local.storage) == 0, "and none in memory"
         assert (await client.get("/agents", headers=bearer(KEY))).status_code == 200
@@ -146,7 +146,7 @@ async def test_a_stopped_redis_falls_back_to_local_limits_and_comes_back(
     redis_server: Any, limited_client: tuple[AsyncTestClient[Litestar], Litestar], capsys: pytest.CaptureFixture[str]
 ) -> None:
     client, app = limited_client
-    limiter: RateLimiter = app.state.rate_limiter
+    limiter: RateLimiter = app.state.services.limiter
     before = value(samples((await client.get("/metrics")).text), "attache_redis_errors_total")
     assert (await client.get("/agents", headers=bearer(KEY))).status_code == 200
     assert limiter.mode == "redis"
@@ -183,7 +183,7 @@ async def test_a_hung_redis_costs_at_most_its_timeout(
     print(f"slowest request with Redis stopped: {slowest * 1000:.0f} ms (Redis timeout {REDIS_TIMEOUT * 1000:.0f} ms)")
     # Not a timing benchmark: the bound is "does not hang on Redis", with room for a loaded machine.
     assert slowest < 1.0
-    assert app.state.rate_limiter.mode == "local-fallback"
+    assert app.state.services.limiter.mode == "local-fallback"
 
 
 def rss_mb(pid: int) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -38,6 +38,14 @@ class Caller:
     admin: bool
 
 
+class AccessServices(Protocol):
+    """What the guards read of the app's `service.lifecycle.Services` (the access room imports no higher)."""
+
+    client_keys: frozenset[str]
+    admin_keys: frozenset[str]
+    callers: CallerNames
+
+
 def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
     """The caller the guard verified (or, in open mode, named by address)."""
     caller: Caller = connection.scope["state"]["attache_caller"]
@@ -49,9 +57,8 @@ async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
 
     Async on purpose: Litestar runs a sync guard in its thread pool, a thread hop per request.
     """
-    state = connection.app.state
-    keys: frozenset[str] = state.client_keys
-    names: CallerNames = state.callers
+    access: AccessServices = connection.app.state.services
+    keys, names = access.client_keys, access.callers
     if not keys:
         # Open mode: everyone sees everything (the start-up warning says so).
         caller = Caller(names.of_address(client_address(connection)), admin=True)
@@ -68,7 +75,7 @@ async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
     for candidate in keys:  # no early exit: every key is compared
         equal = hmac.compare_digest(presented, candidate.encode())
         matched |= equal
-        admin |= equal and candidate in state.admin_keys
+        admin |= equal and candidate in access.admin_keys
     if not matched:
         raise Unauthorized(
             "the API key is not valid", headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}

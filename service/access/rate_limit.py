@@ -21,7 +21,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from limits.aio.storage import MemoryStorage, RedisStorage
 from litestar.connection import ASGIConnection
@@ -164,12 +164,19 @@ class RateLimiter:
             await self.shared.bridge.storage.aclose()
 
 
+class LimiterServices(Protocol):
+    """What the rate-limit guard reads of the app's `service.lifecycle.Services`."""
+
+    limiter: RateLimiter | None
+
+
 async def rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard, after `require_api_key`: charge the verified caller; 429 past the limit.
 
     The quota's headers go on whatever the request answers (the request context adds them).
     """
-    limiter: RateLimiter | None = connection.app.state.get("rate_limiter")
+    services: LimiterServices = connection.app.state.services
+    limiter = services.limiter
     if limiter is None:
         return
     quota = await limiter.charge(caller_of(connection).name)

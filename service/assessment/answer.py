@@ -12,18 +12,20 @@ import datetime as dt
 import email.utils
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
+from litestar import Request, Response
 
 from service.assessment.complete import Completed, complete
 from service.assessment.envelope import PromptRef, encode_envelope
+from service.assessment.markdown import MARKDOWN, markdown_response
 from service.assessment.prepare import Prepared
 from service.errors import AttacheError, problem_document
 from service.provider import Completer
-from service.registry import Persona
+from service.registry import Persona, Registry
 from service.settings import Settings
-from service.store import Finished
+from service.store import Finished, Stored
 
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
@@ -103,3 +105,29 @@ def prompt_headers(persona: Persona | None, prompt: PromptRef) -> dict[str, str]
         if deprecation.successor:
             headers["Link"] = f'</agents/{persona.id}/versions/{deprecation.successor}>; rel="successor-version"'
     return headers
+
+
+def respond(request: Request[Any, Any, Any], result: Answer, registry: Registry) -> Response[Any]:
+    if result.status == 200 and request.accept.best_match([JSON, MARKDOWN], default=JSON) == MARKDOWN:
+        return markdown_response(result.body, registry, result.headers)
+    return Response(result.body, status_code=result.status, headers=result.headers, media_type=result.media_type)
+
+
+def stored_response(request: Request[Any, Any, Any], row: Stored, registry: Registry) -> Response[Any]:
+    """A finished row as it was first sent (JSON envelope or problem), or as Markdown."""
+    body, status = row.body or b"", row.http_status or 500  # a finished row has both
+    persona = registry.personas.get(row.agent)
+    headers = prompt_headers(persona, _stored_prompt(body)) if row.outcome == "ok" else {}
+    if row.outcome == "ok" and request.accept.best_match([JSON, MARKDOWN], default=JSON) == MARKDOWN:
+        return markdown_response(body, registry, headers)
+    media_type = JSON if row.outcome == "ok" else "application/problem+json"
+    return Response(body, status_code=status, headers=headers, media_type=media_type)
+
+
+class _EnvelopePrompt(msgspec.Struct, frozen=True):
+    prompt: PromptRef
+
+
+def _stored_prompt(body: bytes) -> PromptRef:
+    """The prompt an `ok` row's envelope names (label and roll-out included), for its headers."""
+    return msgspec.json.decode(body, type=_EnvelopePrompt).prompt

@@ -14,7 +14,7 @@ from service.settings import Settings, SettingsError
 def _check_keys(settings: Settings) -> None:
     """Refuse to start on a key source that is missing, unreadable, empty or weak (before any worker)."""
     from service.access.keys import configured_keys
-    from service.app import check_fleet
+    from service.lifecycle import check_fleet
 
     try:
         configured_keys(settings)

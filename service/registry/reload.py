@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.logs import get_logger
-from service.metrics import metrics
 from service.registry.load import PERSONA_FILE, RegistryInvalid, load_registry
 from service.registry.lock import LOCK_NAME
 from service.registry.model import Registry
@@ -102,11 +101,14 @@ class RegistryReloader:
         *,
         cache_dir: Path | None,
         swap: Callable[[Registry, Registry], None],
+        counted: Callable[[str], None] = lambda outcome: None,
     ) -> None:
+        """`swap(previous, loaded)` serves a new registry; `counted(outcome)` ("ok", "failed") reports each try."""
         self.root = root
         self.current = current
         self.cache_dir = cache_dir
         self._swap = swap
+        self._counted = counted
         self.state = ReloadState(loaded_at=dt.datetime.now(dt.UTC), error=None)
         self._seen = self._fingerprint_or_none()
         self._lock = asyncio.Lock()
@@ -143,7 +145,7 @@ class RegistryReloader:
             previous, self.current, self._seen = self.current, loaded, seen
             self._swap(previous, loaded)
             self.state = ReloadState(loaded_at=dt.datetime.now(dt.UTC), error=None)
-            metrics().registry_reloads.labels("ok").inc()
+            self._counted("ok")
             log.info(
                 "registry reloaded",
                 reason=reason,
@@ -162,7 +164,7 @@ class RegistryReloader:
 
     def _failed(self, reason: str, summary: str, problems: list[str]) -> None:
         self.state = ReloadState(loaded_at=self.state.loaded_at, error=summary)
-        metrics().registry_reloads.labels("failed").inc()
+        self._counted("failed")
         log.error(
             "registry reload failed; still serving the last good registry",
             reason=reason,

@@ -11,19 +11,18 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from service.access.guard import Caller, caller_of, require_api_key
 from service.access.rate_limit import rate_limit
-from service.assessment.answer import Pending
+from service.assessment.answer import Pending, stored_response
 from service.assessment.envelope import AssessmentEnvelope
 from service.errors import InvalidRequest, StoreUnavailableError, UnknownAssessment
 from service.http.openapi import BEARER, problem_responses
+from service.lifecycle import Services
 from service.registry import Registry
-from service.routes.assess import stored_response
 from service.store import Store, Stored, StoreUnavailable
 
 MAX_PAGE = 100
@@ -101,11 +100,11 @@ class AssessmentController(Controller):
     async def get_assessment(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        services: NamedDependency[Services],
         registry: NamedDependency[Registry],
         assessment_id: Annotated[str, Parameter(description="The envelope's `id`.", max_length=64)],
     ) -> Response[AssessmentEnvelope]:
-        row = await _visible(state.store, caller_of(request), assessment_id)
+        row = await _visible(services.kept, caller_of(request), assessment_id)
         if row.pending:
             body = Pending(id=row.id, status="pending", location=f"/assessments/{row.id}")
             return Response(body, status_code=202, headers={"Retry-After": "1"})  # type: ignore[arg-type]
@@ -123,7 +122,7 @@ class AssessmentController(Controller):
     async def list_assessments(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        services: NamedDependency[Services],
         agent: Annotated[str | None, Parameter(max_length=100)] = None,
         version: Annotated[str | None, Parameter(max_length=100)] = None,
         outcome: Annotated[str | None, Parameter(max_length=64, description="`ok` or a problem code.")] = None,
@@ -134,7 +133,7 @@ class AssessmentController(Controller):
         include: Annotated[Literal["input"] | None, Parameter(description="`input` adds what the caller sent.")] = None,
     ) -> AssessmentPage:
         caller = caller_of(request)
-        store: Store = state.store
+        store = services.kept
         for name in ("since", "until"):
             _require_iso(request.query_params.get(name), name)
         try:

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from service.errors import NotReady
-from service.registry.reload import RegistryReloader
-from service.store import Store, StoreUnavailable
+from service.lifecycle import Services
+from service.store import StoreUnavailable
 
 
 class Liveness(msgspec.Struct, frozen=True):
@@ -80,16 +80,13 @@ class HealthController(Controller):
         "Without a provider or a store the service is still ready: it serves the roster, `/assess` answers 503 "
         "`provider_not_configured` without a provider, and answers unkept without a store.",
     )
-    async def ready(self, state: State) -> Readiness:
-        registry = state.get("registry")
-        if registry is None:
-            raise NotReady("the registry is not loaded yet")
-        if state.get("draining_since") is not None:
+    async def ready(self, services: NamedDependency[Services]) -> Readiness:
+        registry = services.current_registry
+        if services.draining_since is not None:
             raise NotReady("shutting down: finishing what is in flight, taking nothing new")
-        provider = state.get("provider")
-        reloader: RegistryReloader | None = state.get("reloader")
-        reload_state = reloader.state if reloader is not None else None
-        store: Store = state.store
+        provider = services.provider
+        reload_state = services.reloader.state if services.reloader is not None else None
+        store = services.kept
         if not store.available:
             with contextlib.suppress(StoreUnavailable):
                 await store.ping()  # a probe is how a recovered database is noticed when traffic is idle
