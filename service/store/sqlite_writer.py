@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service.logs import get_logger
 from service.metrics import metrics
@@ -26,8 +27,16 @@ from service.store.database import checkpointer_for, loop_writer_for
 from service.store.errors import StoreUnavailable
 from service.store.tables import assessments
 
-if TYPE_CHECKING:
-    from service.store.assessments import Store
+
+class Guard(Protocol):
+    """What the writer uses of `Store`: its guard (deadline, accounting, SQLite's one writer)."""
+
+    def guarded(self, operation: str, *, write: bool = True) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+    def observed(self, operation: str, *, write: bool) -> AbstractAsyncContextManager[None]: ...
+
+    def writing(self, write: bool) -> AbstractAsyncContextManager[None]: ...
+
 
 DRAIN_SECONDS = 2.0
 """What `close` gives the last batch: one operation's deadline (`assessments.OPERATION_TIMEOUT`)."""
@@ -47,7 +56,7 @@ log = get_logger("attache.store")
 class RowWriter:
     """The store's writer of finished rows (`Store.record`)."""
 
-    def __init__(self, store: Store, sqlite_engine: AsyncEngine | None) -> None:
+    def __init__(self, store: Guard, sqlite_engine: AsyncEngine | None) -> None:
         """`sqlite_engine`: the store's engine when it is SQLite (rows are then written on the loop)."""
         self._store = store
         self._batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
