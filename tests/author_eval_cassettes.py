@@ -24,8 +24,9 @@ from typing import Any
 from schemas import Assessment
 from service.assessment.prepare import prepare
 from service.assessment.request import AssessRequest
-from service.cli.eval import DEFAULT_CASSETTES, eval_command
+from service.cli.eval import eval_command
 from service.eval.judge import assessment_text
+from service.eval.run import DEFAULT_CASSETTES
 from service.eval.suite import Item, load_suites
 from service.registry import Registry, load_registry
 from service.registry.load import EVALS_DIR

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from service.cli.eval import DEFAULT_CASSETTES, eval_command
+from service.cli.eval import eval_command
 from service.eval.measures import MEASURES
+from service.eval.run import DEFAULT_CASSETTES
 from service.registry import load_registry
 from service.settings import DEFAULT_REGISTRY_DIR
 from tests.conftest import ATTACHE
