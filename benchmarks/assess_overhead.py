@@ -31,6 +31,7 @@ import instructor  # noqa: E402
 from benchmarks.common import percentile, sequential, start_attache, start_standin  # noqa: E402
 from schemas import Assessment  # noqa: E402
 from service.registry import load_registry  # noqa: E402
+from service.registry.reference import AgentReference  # noqa: E402
 from service.settings import DEFAULT_REGISTRY_DIR  # noqa: E402
 from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
 from tests.scenarios import assessment  # noqa: E402
@@ -97,7 +98,8 @@ async def measure(
 async def captured_body() -> dict[str, object]:
     """The request the service sends for JP01_SAMPLE_REQUEST, captured by an in-process stand-in."""
     registry = load_registry(DEFAULT_REGISTRY_DIR)
-    persona, prompt, _ = registry.resolve(str(JP01_SAMPLE_REQUEST["agent"]))
+    resolved = registry.resolve(AgentReference.parse(str(JP01_SAMPLE_REQUEST["agent"])))
+    persona, prompt = resolved.persona, resolved.prompt
     rendered = prompt.render(
         persona,
         {k: JP01_SAMPLE_REQUEST.get(k) for k in ("context", "source", "as_of")},

@@ -10,6 +10,7 @@ import pytest
 from service.errors import InvalidRequest, UnknownAgent, UnknownVersion
 from service.registry import RegistryInvalid, load_registry
 from service.registry.lock import LOCK_NAME, read_lock
+from service.registry.reference import AgentReference
 from service.settings import DEFAULT_REGISTRY_DIR
 
 
@@ -182,23 +183,24 @@ def test_the_warm_load_cache_gives_the_same_registry_and_still_validates(registr
 
 def test_resolution_by_version_label_and_default() -> None:
     registry = load_registry(DEFAULT_REGISTRY_DIR)
-    _, prompt, label = registry.resolve("jp-01")
-    assert (prompt.version, label) == ("1.0.0", "stable")
-    _, prompt, label = registry.resolve("jp-01@canary")
-    assert (prompt.version, label) == ("1.1.0", "canary")
-    _, prompt, label = registry.resolve("jp-01", "1.1.0")
-    assert (prompt.version, label) == ("1.1.0", None)
+    resolved = registry.resolve(AgentReference.parse("jp-01"))
+    assert (resolved.prompt.version, resolved.label) == ("1.0.0", "stable")
+    resolved = registry.resolve(AgentReference.parse("jp-01@canary"))
+    assert (resolved.prompt.version, resolved.label) == ("1.1.0", "canary")
+    resolved = registry.resolve(AgentReference.parse("jp-01", "1.1.0"))
+    assert (resolved.prompt.version, resolved.label) == ("1.1.0", None)
     with pytest.raises(InvalidRequest, match="send one of them"):
-        registry.resolve("jp-01@1.0.0", "canary")
+        AgentReference.parse("jp-01@1.0.0", "canary")
     with pytest.raises(UnknownAgent):
-        registry.resolve("zz-99")
+        registry.resolve(AgentReference.parse("zz-99"))
     with pytest.raises(UnknownVersion):
-        registry.resolve("jp-01@9.9.9")
+        registry.resolve(AgentReference.parse("jp-01@9.9.9"))
 
 
 def test_rendering_needs_required_variables_and_rejects_unknown_ones() -> None:
     registry = load_registry(DEFAULT_REGISTRY_DIR)
-    persona, prompt, _ = registry.resolve("jp-01")
+    resolved = registry.resolve(AgentReference.parse("jp-01"))
+    persona, prompt = resolved.persona, resolved.prompt
     rendered = prompt.render(persona, {"context": "A framework was signed.", "source": "CSPAN"})
     assert rendered.system.startswith("You are JP-01, Japan Agent of Three Corporate")
     assert '<news_item source="CSPAN">\nA framework was signed.\n</news_item>' in rendered.user

@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from service.access.callers import CallerNames
 from service.app import create_app
 from service.registry import RegistryInvalid, load_registry
+from service.registry.reference import AgentReference
 from service.registry.rollout import bucket, in_rollout
 from service.settings import Settings
 from tests.conftest import ATTACHE
@@ -115,15 +116,15 @@ def test_resolution_routes_a_label_and_the_default_but_never_an_exact_version(re
     add_rollout(registry_dir, "rollouts:\n  stable: {version: 1.1.0, percent: 100}\n")
     registry = load_registry(registry_dir)
     for agent, version in (("jp-01", None), ("jp-01@stable", None), ("jp-01", "stable")):
-        chosen = registry.resolve_for_caller(agent, version, "key-a")
+        chosen = registry.resolve(AgentReference.parse(agent, version), "key-a")
         assert (chosen.prompt.version, chosen.label) == ("1.1.0", "stable")
         assert chosen.rollout is not None
         assert chosen.rollout.arm == "rollout"
-    exact = registry.resolve_for_caller("jp-01@1.0.0", None, "key-a")
+    exact = registry.resolve(AgentReference.parse("jp-01@1.0.0", None), "key-a")
     assert (exact.prompt.version, exact.label, exact.rollout) == ("1.0.0", None, None)
-    canary = registry.resolve_for_caller("jp-01@canary", None, "key-a")
+    canary = registry.resolve(AgentReference.parse("jp-01@canary", None), "key-a")
     assert (canary.prompt.version, canary.rollout) == ("1.1.0", None)
-    nobody = registry.resolve_for_caller("jp-01", None, None)
+    nobody = registry.resolve(AgentReference.parse("jp-01", None), None)
     assert (nobody.prompt.version, nobody.rollout) == ("1.0.0", None), "no caller (the command line): the label"
 
 

@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from service.settings import Settings
-from service.store import Finished, Inputs, Started, Store, StoreUnavailable, open_store
+from service.store import Finished, Inputs, Started, Store, StoreOperationFailed, open_store
 from service.store.database import (
     HEAD,
     MIGRATIONS,
@@ -307,7 +307,7 @@ def test_a_sqlite_write_waits_for_another_workers_lock_on_the_loop_without_block
 
             monkeypatch.setattr(store_module, "OPERATION_TIMEOUT", 0.3)
             other.execute("BEGIN IMMEDIATE")
-            with pytest.raises(StoreUnavailable):
+            with pytest.raises(StoreOperationFailed):
                 await store.record(started(2), finished())
             other.execute("COMMIT")
             await store.record(started(3), finished())  # and the next write goes through

@@ -26,7 +26,7 @@ from service.errors import Interrupted
 from service.logs import get_logger
 from service.metrics import metrics
 from service.settings import Settings
-from service.store import Finished, Store, StoreUnavailable
+from service.store import Finished, Store, StoreOperationFailed
 
 PURGE_BATCH = 500
 PURGE_EVERY = 300.0
@@ -78,7 +78,7 @@ class Background:
             try:
                 await self.store.finish(assessment_id, finished)
                 return
-            except StoreUnavailable:
+            except StoreOperationFailed:
                 await asyncio.sleep(0.5 * 2**attempt)
         log.error("async assessment answered but not kept", assessment_id=assessment_id)
 
@@ -98,14 +98,14 @@ class Background:
                 count = await self.store.interrupt(interrupted("shutdown"), ids=left)
                 metrics().interrupted.labels("shutdown").inc(count)
                 log.warning("async assessments interrupted by shutdown", count=count)
-            except StoreUnavailable:
+            except StoreOperationFailed:
                 log.error("async assessments left pending at shutdown; the sweep will end them", count=len(left))
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         while True:
             # Jitter, so the workers of a fleet do not all sweep in the same instant.
             await asyncio.sleep(seconds * random.uniform(0.8, 1.2))  # noqa: S311 - not security
-            with contextlib.suppress(StoreUnavailable):  # counted and logged by the store; tried next round
+            with contextlib.suppress(StoreOperationFailed):  # counted and logged by the store; tried next round
                 await job()
 
     async def _renew(self) -> None:

@@ -40,7 +40,7 @@ class ResponseCache:
         self._recent: OrderedDict[str, Original] = OrderedDict()
 
     async def find(self, key: str, now: dt.datetime) -> Original | None:
-        """The original answer for `key`, if one is fresh; StoreUnavailable propagates."""
+        """The original answer for `key`, if one is fresh; StoreOperationFailed propagates."""
         recent = self._recent.get(key)
         if recent is not None:
             if now - recent.created_at < self.ttl:

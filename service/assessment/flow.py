@@ -28,7 +28,7 @@ from service.metrics import metrics
 from service.provider import Completer
 from service.registry import Registry
 from service.settings import Settings
-from service.store import Started, Store, Stored, StoreUnavailable
+from service.store import Started, Store, Stored, StoreOperationFailed
 
 log = get_logger("attache.assess")
 STORE_NEEDED = "the assessment store is unavailable, and {what} needs it; retry shortly, or send without it"
@@ -121,7 +121,7 @@ async def _claim(store: Store, started: Started, directives: Directives, setting
     lease = lease_until(settings) if directives.respond_async else started.created_at + _deadline(settings)
     try:
         holder = await store.claim(started, lease)
-    except StoreUnavailable:
+    except StoreOperationFailed:
         raise StoreUnavailableError(STORE_NEEDED.format(what=what), headers={"Retry-After": "5"}) from None
     return True if holder is None else holder
 
@@ -129,7 +129,7 @@ async def _claim(store: Store, started: Started, directives: Directives, setting
 async def _release(store: Store, assessment_id: str) -> None:
     try:
         await store.release(assessment_id)
-    except StoreUnavailable:
+    except StoreOperationFailed:
         log.error("claim not released; its lease will end it", assessment_id=assessment_id)
 
 
@@ -141,7 +141,7 @@ async def _from_cache(
         return None
     try:
         original = await cache.find(started.cache_key, started.created_at)
-    except StoreUnavailable:
+    except StoreOperationFailed:
         metrics().response_cache.labels("bypass").inc()
         return None
     if original is None:
@@ -160,7 +160,7 @@ async def _keep(store: Store, started: Started, result: Answer, *, claimed: bool
             await store.finish(started.id, result.finished)
         else:
             await store.record(started, result.finished)
-    except StoreUnavailable:
+    except StoreOperationFailed:
         log.error("assessment answered but not kept: the store is unavailable", assessment_id=started.id)
 
 

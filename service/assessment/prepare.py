@@ -17,6 +17,7 @@ from schemas import SCHEMAS
 from service.assessment.request import AssessRequest
 from service.errors import InvalidRequest
 from service.registry import Persona, PromptVersion, Registry, RenderedPrompt
+from service.registry.reference import AgentReference
 from service.registry.rollout import RolloutChoice
 from service.settings import Settings
 from service.store.records import Inputs
@@ -85,7 +86,7 @@ def prepare(request: AssessRequest, *, registry: Registry, settings: Settings, c
             f"`context` is {len(request.context):,} characters; the limit is {settings.max_context_chars:,}",
             status=422,
         )
-    resolution = registry.resolve_for_caller(request.agent, request.version, caller)
+    resolution = registry.resolve(AgentReference.parse(request.agent, request.version), caller)
     persona, prompt, label = resolution.persona, resolution.prompt, resolution.label
     if persona.spec.role != "desk":
         raise InvalidRequest(

@@ -15,6 +15,7 @@ from service.errors import InvalidRequest
 from service.eval.suite import Item
 from service.provider import Completer, ModelRequest
 from service.registry import Persona, PromptVersion, Registry, RenderedPrompt
+from service.registry.reference import AgentReference
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,8 @@ def find_judge(registry: Registry, ref: str | None) -> Judge:
             names = ", ".join(p.id for p in judges) or "none"
             raise InvalidRequest(f"name the judge persona with --judge ID[@VERSION]; judge personas: {names}")
         ref = judges[0].id
-    persona, prompt, _ = registry.resolve(ref)
+    resolution = registry.resolve(AgentReference.parse(ref))
+    persona, prompt = resolution.persona, resolution.prompt
     if persona.spec.role != "judge":
         raise InvalidRequest(f"{persona.id} is a {persona.spec.role} persona, not a judge (`role: judge`)")
     return Judge(persona, prompt)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from service.eval.suite import Item
 from service.settings import Settings
-from service.store import Store, StoreUnavailable, open_store
+from service.store import Store, StoreOperationFailed, open_store
 from service.store.database import OFF, database_url
 
 PAGE = 100
@@ -39,7 +39,7 @@ async def items_from_store(
     store = await open_store(url, pool_size=1)
     try:
         return await _read(store, agent, since=since, label=label, limit=limit)
-    except StoreUnavailable as exc:
+    except StoreOperationFailed as exc:
         raise StoreNotReadable(f"{store.location}: the store cannot be read ({exc})") from None
     finally:
         await store.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_CONTENT = {"application/problem+json": {"schema": PROBLEM}}
-BEARER = "bearerAuth"
+BEARER_SCHEME = "bearerAuth"
 
 
 def header(description: str, schema_type: str = "string") -> dict[str, Any]:
@@ -116,7 +116,7 @@ ERROR_DESCRIPTIONS = {
 def finish_contract(document: dict[str, Any]) -> dict[str, Any]:
     """The complete document: `document` (as Litestar made it) with what it cannot know."""
     done = copy.deepcopy(document)
-    done["components"].setdefault("securitySchemes", {})[BEARER] = {
+    done["components"].setdefault("securitySchemes", {})[BEARER_SCHEME] = {
         "type": "http",
         "scheme": "bearer",
         "description": "A client key from ATTACHE_API_KEYS (open mode: none needed).",

@@ -19,7 +19,7 @@ from litestar.typing import FieldDefinition
 
 from service import __version__
 from service.errors import problem_codes
-from service.http.contract import finish_contract
+from service.http.contract import BEARER_SCHEME, finish_contract
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = "/docs-assets"
@@ -116,7 +116,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]  # the scheme is declared by service.http.contract
+KEY_REQUIRED: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]  # an operation that needs an API key
 
 
 def path_parameter(description: str, example: str) -> PathParameter:

@@ -13,6 +13,7 @@ from jinja2 import Template
 
 from service.errors import InvalidRequest, UnknownAgent, UnknownVersion
 from service.registry.quarantine import neutralise_values
+from service.registry.reference import AgentReference
 from service.registry.rollout import RolloutChoice, in_rollout
 from service.registry.spec import Deprecation, PersonaSpec, Variable, VersionSpec
 from service.registry.templates import CheckedTemplate, TemplateProblem, render
@@ -156,23 +157,10 @@ class Registry:
         except KeyError:
             raise UnknownAgent(f"no agent {agent_id!r}; known agents: {', '.join(self.personas)}") from None
 
-    def resolve(self, agent: str, version: str | None = None) -> tuple[Persona, PromptVersion, str | None]:
-        """`jp-01`, `jp-01@1.0.0` or `jp-01@stable`, optionally with a separate `version`."""
-        agent_id, at, suffix = agent.partition("@")
-        if at and not suffix:
-            raise InvalidRequest(f"agent {agent!r} has an empty version after '@'")
-        if at and version and version != suffix:
-            raise InvalidRequest(
-                f"agent {agent!r} pins {suffix!r} but `version` asks for {version!r}; send one of them"
-            )
-        persona = self.persona(agent_id)
-        prompt, label = persona.resolve(suffix or version)
-        return persona, prompt, label
-
-    def resolve_for_caller(self, agent: str, version: str | None, caller: str | None) -> Resolution:
-        """As `resolve`, with the label's roll-out applied for `caller` (None: the label's own version)."""
-        persona, _, _ = self.resolve(agent, version)
-        return persona.resolve_for_caller(agent.partition("@")[2] or version, caller)
+    def resolve(self, reference: AgentReference, caller: str | None = None) -> Resolution:
+        """The persona and version a reference names; a label's roll-out is applied for `caller`
+        (None: the label's own version). 404 for an unknown agent, version or label."""
+        return self.persona(reference.agent).resolve_for_caller(reference.ref, caller)
 
 
 def _id(persona: Persona) -> str:

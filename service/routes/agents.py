@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 
 from service.access.guard import caller_of, require_api_key
 from service.access.rate_limit import rate_limit
-from service.http.openapi import BEARER, AgentIdParam, VersionRefParam, problem_responses
+from service.http.openapi import KEY_REQUIRED, AgentIdParam, VersionRefParam, problem_responses
 from service.registry import Persona, PromptVersion, Registry
 from service.registry.rollout import RolloutChoice
 from service.registry.spec import Deprecation, Role
@@ -138,7 +138,7 @@ class AgentController(Controller):
     tags = ["agents"]
     guards = [require_api_key, rate_limit]
 
-    @get("/", summary="List every persona", operation_id="list_agents", security=BEARER)
+    @get("/", summary="List every persona", operation_id="list_agents", security=KEY_REQUIRED)
     async def list_agents(self, registry: NamedDependency[Registry]) -> AgentList:
         return AgentList(agents=[AgentSummary(**_summary_fields(p)) for p in registry.personas.values()])
 
@@ -146,7 +146,7 @@ class AgentController(Controller):
         "/{agent_id:str}",
         summary="One persona with its versions",
         operation_id="get_agent",
-        security=BEARER,
+        security=KEY_REQUIRED,
         responses=problem_responses(404),
     )
     async def get_agent(self, registry: NamedDependency[Registry], agent_id: AgentIdParam) -> AgentDetail:
@@ -160,7 +160,7 @@ class AgentController(Controller):
         "/{agent_id:str}/versions/{ref:str}",
         summary="One published prompt version (by version or label)",
         operation_id="get_version",
-        security=BEARER,
+        security=KEY_REQUIRED,
         description="Published versions are immutable: the response for a version is cacheable forever; "
         "for a label, briefly. The `ETag` is the sha256 of the version file.",
         responses=problem_responses(404),

@@ -17,7 +17,7 @@ from service.assessment.directives import Directives
 from service.assessment.envelope import AssessmentEnvelope
 from service.assessment.request import AssessRequest
 from service.http.body import BODY_TYPE
-from service.http.openapi import BEARER, problem_responses
+from service.http.openapi import KEY_REQUIRED, problem_responses
 from service.http.request_context import generated_request_id
 from service.lifecycle import Services
 from service.registry import Registry
@@ -29,7 +29,7 @@ from service.registry import Registry
     tags=["assess"],
     summary="Assess a news item as a persona",
     operation_id="assess",
-    security=BEARER,
+    security=KEY_REQUIRED,
     description="Returns the assessment envelope as JSON, or with `Accept: text/markdown` the same assessment "
     "in the sample's layout. The served prompt version and sha256 are echoed in the body and in the "
     "`Attache-Prompt-Version` / `Attache-Prompt-Sha256` headers, the label asked for in `Attache-Prompt-Label`, and "

@@ -20,10 +20,10 @@ from service.access.rate_limit import rate_limit
 from service.assessment.answer import Pending, stored_response
 from service.assessment.envelope import AssessmentEnvelope
 from service.errors import InvalidRequest, StoreUnavailableError, UnknownAssessment
-from service.http.openapi import BEARER, problem_responses
+from service.http.openapi import KEY_REQUIRED, problem_responses
 from service.lifecycle import Services
 from service.registry import Registry
-from service.store import Store, Stored, StoreUnavailable
+from service.store import Store, Stored, StoreOperationFailed
 
 MAX_PAGE = 100
 # Every cursor the pattern admits is one the service can use: a page starts where it says.
@@ -88,7 +88,7 @@ class AssessmentController(Controller):
         "/{assessment_id:str}",
         summary="One kept assessment",
         operation_id="get_assessment",
-        security=BEARER,
+        security=KEY_REQUIRED,
         description="200 with the envelope exactly as first sent (`Accept: text/markdown` works as on `/assess`), "
         "or the original problem status and body for a failed one; 202 `pending` with `Retry-After` while it runs.",
         responses={
@@ -114,7 +114,7 @@ class AssessmentController(Controller):
         "/",
         summary="Kept assessments, newest first",
         operation_id="list_assessments",
-        security=BEARER,
+        security=KEY_REQUIRED,
         description="Filters combine; `next` is the cursor of the following page (keyset pagination, stable "
         "while new assessments arrive). The caller's text is included only with `include=input`.",
         responses=problem_responses(400, 401, 429, 503),
@@ -147,7 +147,7 @@ class AssessmentController(Controller):
                 after=_decode_cursor(cursor) if cursor else None,
                 limit=limit,
             )
-        except StoreUnavailable:
+        except StoreOperationFailed:
             raise StoreUnavailableError(UNAVAILABLE, headers={"Retry-After": "5"}) from None
         following = _encode_cursor(rows[-1]) if len(rows) == limit else None
         return AssessmentPage([_record(row, with_input=include == "input") for row in rows], following)
@@ -156,7 +156,7 @@ class AssessmentController(Controller):
 async def _visible(store: Store, caller: Caller, assessment_id: str) -> Stored:
     try:
         row = await store.get(assessment_id)
-    except StoreUnavailable:
+    except StoreOperationFailed:
         raise StoreUnavailableError(UNAVAILABLE, headers={"Retry-After": "5"}) from None
     if row is None or not (caller.admin or row.caller == caller.name):
         raise UnknownAssessment(f"no assessment {assessment_id!r} that this key can see")

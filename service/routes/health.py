@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 
 from service.errors import NotReady
 from service.lifecycle import Services
-from service.store import StoreUnavailable
+from service.store import StoreOperationFailed
 
 
 class Liveness(msgspec.Struct, frozen=True):
@@ -88,7 +88,7 @@ class HealthController(Controller):
         reload_state = services.reloader.state if services.reloader is not None else None
         store = services.kept
         if not store.available:
-            with contextlib.suppress(StoreUnavailable):
+            with contextlib.suppress(StoreOperationFailed):
                 await store.ping()  # a probe is how a recovered database is noticed when traffic is idle
         return Readiness(
             status="ready",

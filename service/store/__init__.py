@@ -1,7 +1,7 @@
 """Every assessment kept: SQLite by default, PostgreSQL for fleets (see `database`)."""
 
 from service.store.assessments import INTERRUPTED, Store, open_store
-from service.store.errors import StoreUnavailable
+from service.store.errors import StoreOperationFailed
 from service.store.records import DONE, PENDING, Finished, Inputs, Started, Stored
 
 __all__ = [
@@ -12,7 +12,7 @@ __all__ = [
     "Inputs",
     "Started",
     "Store",
-    "StoreUnavailable",
+    "StoreOperationFailed",
     "Stored",
     "open_store",
 ]

@@ -2,7 +2,7 @@
 
 Handlers never build SQL; they call these methods. Each runs under a deadline
 (`OPERATION_TIMEOUT`), so a hung database costs a request at most that long; any failure
-raises `StoreUnavailable`, is counted (`attache_store_errors_total{operation}`) and logged
+raises `StoreOperationFailed`, is counted (`attache_store_errors_total{operation}`) and logged
 once per change of state, and the next call tries again: a database that comes back is
 used again without a restart (the pool pings connections before use).
 """
@@ -31,7 +31,7 @@ from service.store.database import (
     describe,
     prepare_schema,
 )
-from service.store.errors import StoreUnavailable
+from service.store.errors import StoreOperationFailed
 from service.store.records import DONE, PENDING, Finished, Started, Stored
 from service.store.sqlite_writer import RowWriter
 from service.store.tables import assessments
@@ -69,7 +69,7 @@ class Store:
         """Bring the schema to this release's head; StoreSchemaError if it cannot be (fatal).
 
         A database that cannot be reached is not fatal: the store stays unavailable (every
-        operation raises StoreUnavailable at once) and `reopen` keeps trying in the background.
+        operation raises StoreOperationFailed at once) and `reopen` keeps trying in the background.
         """
         if not self.enabled:
             return
@@ -116,12 +116,12 @@ class Store:
         if self.revision is None:  # not opened yet: fail at once, the background retry will open it
             if self.enabled:
                 metrics().store_errors.labels(operation).inc()
-            raise StoreUnavailable(operation)
+            raise StoreOperationFailed(operation)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(OPERATION_TIMEOUT), self.writing(write):
                 yield
-        except (IntegrityError, StoreUnavailable):
+        except (IntegrityError, StoreOperationFailed):
             raise
         except Exception as exc:
             metrics().store_errors.labels(operation).inc()
@@ -129,7 +129,7 @@ class Store:
                 log.error("store unavailable", operation=operation, error_type=type(exc).__name__)
                 metrics().store_available.set(0)
             self.available = False
-            raise StoreUnavailable(operation) from exc
+            raise StoreOperationFailed(operation) from exc
         self._mark_available(operation)
         metrics().store_duration.labels(operation).observe(time.perf_counter() - started)
 
@@ -155,7 +155,7 @@ class Store:
         (in a group commit with the rows that arrive meanwhile: `sqlite_writer.RowWriter`)."""
         if self.revision is None:
             async with self.guarded("record"):
-                pass  # raises StoreUnavailable, counted
+                pass  # raises StoreOperationFailed, counted
         await self.writer.write({**_started(started), **_finished(finished)})
 
     async def claim(self, started: Started, lease_until: dt.datetime) -> Stored | None:
@@ -183,7 +183,7 @@ class Store:
                 await connection.execute(
                     update(assessments).where(assessments.c.id == holder.id).values(idempotency_key=None)
                 )
-        raise StoreUnavailable("claim")
+        raise StoreOperationFailed("claim")
 
     async def _holder(self, caller: str, key: str) -> Stored | None:
         query = select(*_COLUMNS).where(assessments.c.caller == caller, assessments.c.idempotency_key == key)

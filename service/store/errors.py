@@ -1,5 +1,5 @@
-"""The one failure the store reports: whatever went wrong below, the caller sees `StoreUnavailable`."""
+"""The one failure the store reports: whatever went wrong below, the caller sees `StoreOperationFailed`."""
 
 
-class StoreUnavailable(Exception):
+class StoreOperationFailed(Exception):
     """The store could not do what was asked; the request goes on without it where it can."""

@@ -6,7 +6,7 @@ one per answer, and nobody waits longer than one transaction. On SQLite the tran
 written on the loop through sqlite3 itself, and checkpoints run in a thread (see `_insert`
 and `_checkpoint_wal`); on PostgreSQL it goes through the async engine like every query.
 Every write runs under the store's guard (`Store.guarded`/`observed`): one deadline, one
-accounting, `StoreUnavailable` on failure.
+accounting, `StoreOperationFailed` on failure.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from service.logs import get_logger
 from service.metrics import metrics
 from service.store.database import checkpointer_for, loop_writer_for
-from service.store.errors import StoreUnavailable
+from service.store.errors import StoreOperationFailed
 from service.store.tables import assessments
 
 
@@ -100,9 +100,9 @@ class RowWriter:
             batch, self._batch = self._batch[:rows], self._batch[rows:]
             try:
                 await self._insert([row for row, _ in batch])
-            except StoreUnavailable as exc:
+            except StoreOperationFailed as exc:
                 for _, done in batch:
-                    done.set_exception(StoreUnavailable(str(exc)))
+                    done.set_exception(StoreOperationFailed(str(exc)))
                 continue
             except IntegrityError:  # one bad row (an id reused) must not cost the others theirs
                 await self._write_one_by_one(batch)
@@ -115,8 +115,8 @@ class RowWriter:
             try:
                 await self._insert([row])
                 done.set_result(None)
-            except (StoreUnavailable, IntegrityError) as exc:
-                done.set_exception(StoreUnavailable(type(exc).__name__))
+            except (StoreOperationFailed, IntegrityError) as exc:
+                done.set_exception(StoreOperationFailed(type(exc).__name__))
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
         """One transaction of finished rows.
