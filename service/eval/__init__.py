@@ -19,5 +19,5 @@ against a baseline turn a regression into a non-zero exit.
     cassettes  the recorded exchanges' file format
     replay     the loopback provider that replays (or records) them
     report     report.json, summary.md, report.html (charts in `charts`)
-    command    the `attache eval` command
+    run        one whole run from a frozen EvalOptions (`service.cli.eval` is its command line)
 """
