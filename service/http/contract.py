@@ -25,7 +25,6 @@ def header(description: str, schema_type: str = "string") -> dict[str, Any]:
 
 X_REQUEST_ID = header("The request's id: the caller's `X-Request-ID` when sane, else one Attaché generated.")
 RETRY_AFTER = header("Seconds to wait before retrying.", "integer")
-WWW_AUTHENTICATE = header('`Bearer realm="attache"`, with `error="invalid_token"` for a wrong key.')
 RATE_LIMIT = {
     "RateLimit-Limit": header("Requests allowed per window for this caller.", "integer"),
     "RateLimit-Remaining": header("Requests left in the current window.", "integer"),

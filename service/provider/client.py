@@ -241,7 +241,7 @@ class ModelProvider:
         stdlib JSON; for our bodies (strings, numbers and the prebuilt tool schema) the
         transform changes nothing and cost ~20 % of the service's CPU per assessment
         (py-spy). The request still goes through the SDK's client: auth, base URL, timeout,
-        error mapping and the `ChatCompletion` parse. `tests/test_assess.py` checks the
+        error mapping and the `ChatCompletion` parse. The tests of `provider.client` check the
         transform is a no-op for every body we send, in every mode.
         """
         return await self.client.post("/chat/completions", cast_to=ChatCompletion, content=msgspec.json.encode(body))

@@ -9,7 +9,7 @@ so the news item still reaches the model whole.
 
 Neutralising (rather than stripping tags, as the `untrusted` filter does) is what makes
 this hold for every published version without editing their locked files.
-`tests/test_quarantine.py` checks the table against every code point of this Python's
+its unit test checks the table against every code point of this Python's
 Unicode database.
 """
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-
-DELIMITERS = {"<": "&lt;", ">": "&gt;", '"': "&quot;"}
 
 # Code points whose compatibility decomposition holds a delimiter (Unicode 14/15).
 _TABLE = str.maketrans(

@@ -4,7 +4,7 @@ uvicorn's own supervisor answers SIGHUP by replacing every worker, one at a time
 in-flight and async work drained, caches and per-worker limits lost, ~2 s per worker). What
 an operator means by SIGHUP to a server is "reload your configuration", as nginx does; here,
 the configuration is the registry. So the supervisor forwards the signal to each worker,
-whose app reloads the registry in place (`service.app.watch_sighup`). Everything else —
+whose app reloads the registry in place (`service.lifecycle.Services.watch_sighup`). Everything else —
 SIGTERM's drain, replacing a worker that died, SIGTTIN/SIGTTOU — is uvicorn's.
 
 A worker is signalled only once it is serving: before its app installs the handler, SIGHUP

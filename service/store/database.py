@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool
 from service.settings import Settings, SettingsError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# Every revision, oldest first; tests/test_store.py checks it against Alembic's scripts, so
+# Every revision, oldest first; the store tests check it against Alembic's scripts, so
 # start-up can read the database's revision without importing Alembic (~0.3 s).
 REVISIONS = ("0001",)
 HEAD = REVISIONS[-1]
