@@ -8,7 +8,7 @@ import pytest
 
 from service.settings import DEFAULT_REGISTRY_DIR, Settings, SettingsError, settings_table
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
 def test_defaults_without_environment() -> None:
@@ -43,5 +43,5 @@ def test_the_readme_documents_every_setting() -> None:
     readme = README.read_text(encoding="utf-8")
     for variable, _default, description in settings_table():
         row = next((line for line in readme.splitlines() if line.startswith(f"| `{variable}`")), None)
-        assert row is not None, f"README has no row for {variable}"
-        assert description in row, f"README row for {variable} is out of date; run `attache settings`"
+        assert row is not None, f"docs/configuration.md has no row for {variable}"
+        assert description in row, f"docs/configuration.md row for {variable} is out of date; run `attache settings`"
