@@ -336,7 +336,7 @@ def env_name(field: str) -> str:
 
 
 def settings_table() -> list[tuple[str, str, str]]:
-    """(variable, default, description) for every setting; the README table is checked against it."""
+    """(variable, default, description) for every setting; docs/configuration.md is checked against it."""
     rows = []
     defaults = Settings()
     for field in msgspec.structs.fields(Settings):

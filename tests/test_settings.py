@@ -1,4 +1,4 @@
-"""Settings come from the environment in one place; the README documents every one."""
+"""Settings come from the environment in one place; docs/configuration.md documents every one."""
 
 from __future__ import annotations
 

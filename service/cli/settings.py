@@ -7,7 +7,7 @@ import click
 
 @click.command()
 def settings() -> None:
-    """Print every setting as the README's Markdown table."""
+    """Print every setting as the Markdown table of docs/configuration.md."""
     from service.settings import settings_table
 
     click.echo("| variable | default | meaning |\n| --- | --- | --- |")
