@@ -1,7 +1,7 @@
 """`make bench`: what Attaché adds on top of the model, against the peer a user would deploy.
 
 Everything runs in one go on this machine, over loopback, with the stand-in provider
-(tests/standin.py) as the model:
+(tools/standin.py) as the model:
 
 1. added latency at concurrency 1: POST /assess vs the openai SDK sending the same request
    straight to the stand-in (p50, p99 of the difference);
@@ -48,8 +48,8 @@ from benchmarks.assess_overhead import captured_body  # noqa: E402
 from benchmarks.common import Process, percentile, rss_mb, sequential, start_attache, start_standin, wait_ready  # noqa: E402
 from benchmarks.registry_load import generate, start_to_ready  # noqa: E402
 from benchmarks.store import added_latency, cache_hits, postgres, store_throughput  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
+from tools.news import JP01_SAMPLE_REQUEST  # noqa: E402
+from tools.servers import free_port  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "300"))
 LOAD_SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))

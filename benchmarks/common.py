@@ -77,11 +77,11 @@ def rss_mb(pid: int) -> float:
 
 
 def start_standin(delay: float = 0.0) -> tuple[Process, str]:
-    """The stand-in provider (tests/standin.py) answering every call after `delay` s; its base URL."""
-    from tests.conftest import free_port
+    """The stand-in provider (tools/standin.py) answering every call after `delay` s; its base URL."""
+    from tools.servers import free_port
 
     port = free_port()
-    args = [sys.executable, "-m", "tests.standin", "--port", str(port), "--delay", str(delay)]
+    args = [sys.executable, "-m", "tools.standin", "--port", str(port), "--delay", str(delay)]
     return Process(args), f"http://127.0.0.1:{port}/v1"
 
 
@@ -92,7 +92,7 @@ def start_attache(provider: str, **settings: str) -> tuple[Process, str]:
     unless a setting turns it on: a benchmark of the provider path must reach the provider.
     Logging stays at the production level (info); its lines go to /dev/null.
     """
-    from tests.conftest import free_port
+    from tools.servers import free_port
 
     port = free_port()
     env = {
