@@ -21,7 +21,7 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.settings import DEFAULT_REGISTRY_DIR, Settings
 from tools import cassette_format
-from tools.servers import free_port
+from tools.servers import free_port as free_port  # re-exported: tests import it from here
 
 ATTACHE = str(Path(sys.executable).with_name("attache"))
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
