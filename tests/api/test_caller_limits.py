@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import problem, serving
+from tests.conftest import problem
 from tools.news import JP01_SAMPLE_REQUEST
 from tools.scenarios import assessment
 from tools.standin import Reply, StandIn
@@ -109,33 +106,3 @@ async def test_body_size_and_text_limits(provider: StandIn) -> None:
         not_json = await client.post("/assess", content=b"agent=jp-01", headers=headers)
         problem(not_json, 400, "invalid_request")
     assert provider.received == []
-
-
-def test_assessments_above_the_in_flight_bound_are_refused_at_once(tmp_path: Path) -> None:
-    # Litestar's test client runs requests one at a time, so this goes through a real server.
-    with StandIn(default=Reply.completion(VALID, delay=1.0)) as provider:
-        env = {
-            **os.environ,
-            "OPENAI_BASE_URL": provider.base_url,
-            "OPENAI_API_KEY": "sk-test",
-            "ATTACHE_MAX_INFLIGHT": "2",
-            "ATTACHE_CACHE_DIR": "off",
-        }
-        with serving(env, tmp_path / "serve.log") as (base, _):
-
-            async def burst() -> list[httpx.Response]:
-                async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-                    # Both spellings of the route: Litestar serves `/assess/` too, so it is shed too.
-                    paths = ["/assess", "/assess/"] * 3
-                    return list(await asyncio.gather(*(client.post(p, json=JP01_SAMPLE_REQUEST) for p in paths)))
-
-            responses = asyncio.run(burst())
-    assert sorted(r.status_code for r in responses) == [200, 200, 503, 503, 503, 503]
-    admitted = [r for r in responses if r.status_code == 200]
-    shed = [r for r in responses if r.status_code == 503]
-    for refused in shed:
-        problem(refused, 503, "overloaded")
-        assert refused.headers["retry-after"] == "1"
-    # Refused without waiting: every refusal is back before any admitted request (1 s at the provider).
-    assert max(r.elapsed for r in shed) < min(r.elapsed for r in admitted)
-    assert len(provider.received) == 2

@@ -22,6 +22,7 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import free_port
+from tests.unit.provider.test_faults import MALFORMED
 from tools.news import JP01_SAMPLE_REQUEST
 from tools.scenarios import assessment
 from tools.standin import Reply, StandIn
@@ -34,12 +35,6 @@ AUTH = {"Authorization": f"Bearer {CLIENT_KEY}"}
 VALID = assessment("jp-01-us-japan-critical-minerals")
 INVALID = {**VALID, "outlook": VALID["outlook"][:1]}
 DOC = Path(__file__).resolve().parent.parent.parent / "docs" / "faults.md"
-# What llama-cpp-python's server answered, with HTTP 500, to `response_format: {"type": "json_schema", …}`.
-MALFORMED = (
-    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input "
-    "should be 'text' or 'json_object'\", 'input': 'json_schema', 'ctx': {'expected': \"'text' or 'json_object'\"}}\n"
-    '\n  File "/srv/llama_cpp/server/app.py", line 376, in create_chat_completion\n    POST /v1/chat/completions'
-)
 
 
 def error(status: int, **headers: str) -> Reply:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import serving
 from tools.news import JP01_SAMPLE_REQUEST
 from tools.scenarios import assessment
 from tools.standin import Reply, StandIn
@@ -173,30 +169,3 @@ async def test_logs_are_json_lines_with_request_facts_and_no_text_or_secrets(
     assert "agent" not in requests[1], "one request's facts never leak into the next"
     for secret_or_text in (KEY, "Akasaka Palace", "geoeconomic inflection point", "Sakaguchi"):
         assert secret_or_text not in out
-
-
-def test_several_workers_report_one_sum(tmp_path: Path) -> None:
-    metrics_dir = tmp_path / "prometheus"
-    env = {
-        **os.environ,
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "ATTACHE_CACHE_DIR": str(tmp_path / "cache"),
-    }
-    with serving(env, tmp_path / "serve.log", "--workers", "2") as (base, _):
-        time.sleep(1)  # both workers up
-        sent = 40
-        for _ in range(sent):
-            with urllib.request.urlopen(f"{base}/agents", timeout=5) as response:
-                assert response.status == 200
-        # A request is counted just after its response is sent, so the last one may land a moment later.
-        deadline = time.monotonic() + 5
-        while True:
-            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
-                found = samples(response.read().decode())
-            counted = value(found, "attache_http_requests_total", path="/agents", status_code="200")
-            if counted >= sent or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-    assert value(found, "attache_http_requests_total", path="/agents", status_code="200") == sent
-    pids = {path.stem.rsplit("_", 1)[-1] for path in metrics_dir.glob("*.db")}
-    assert len(pids) == 2, f"two worker processes wrote metrics: {pids}"

@@ -8,8 +8,6 @@ because a source was missing, empty or misnamed.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.access.keys import MIN_KEY_CHARS, load_keys
-from service.app import create_app
-from service.settings import Settings, SettingsError
-from tests.conftest import ATTACHE, free_port
+from service.settings import SettingsError
 
 NAMES = ("ATTACHE_API_KEYS", "ATTACHE_API_KEYS_FILE")
 GOOD = ("ck-4f9a8e7d6c5b4a39281706f5e4d3c2b1", "ck-0a1b2c3d4e5f60718293a4b5c6d7e8f9")
@@ -95,33 +91,3 @@ def test_loading_yields_exactly_the_listed_keys_or_refuses(tmp_path: Path, lines
     assert keys == listed
     assert keys, "a configured source never loads as open"
     assert all(len(key) >= MIN_KEY_CHARS for key in keys)
-
-
-@pytest.mark.parametrize(
-    "env",
-    [
-        {"ATTACHE_API_KEYS_FILE": "/var/run/secrets/attache/api-keys"},  # the chart's path, Secret key misnamed
-        {"ATTACHE_API_KEYS": "/var/run/secrets/attache/api-keys"},  # the old way of naming a file
-        {"ATTACHE_API_KEYS": "ck-too-short"},
-    ],
-)
-def test_serve_refuses_to_start_on_a_bad_key_source(env: dict[str, str], tmp_path: Path) -> None:
-    port = free_port()
-    result = subprocess.run(
-        [ATTACHE, "serve", "--port", str(port)],
-        env={**os.environ, "ATTACHE_CACHE_DIR": "off", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 1, result.stdout + result.stderr
-    variable = next(iter(env))
-    assert f"Error: {variable}" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-@pytest.mark.parametrize("bad", [Settings(api_keys="ck-too-short"), Settings(api_keys_file="/nonexistent/keys")])
-def test_create_app_refuses_a_bad_key_source_too(bad: Settings) -> None:
-    with pytest.raises(SettingsError):
-        create_app(bad)

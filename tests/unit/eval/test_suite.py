@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from service.eval.suite import SuiteInvalid, load_suites
 from service.registry import RegistryInvalid, load_registry
 from service.registry.load import EVALS_DIR
 from service.settings import DEFAULT_REGISTRY_DIR
-from tests.conftest import ATTACHE
 from tests.unit.registry.test_load import line_of
 
 DESKS = [p.id for p in load_registry(DEFAULT_REGISTRY_DIR).personas.values() if p.spec.role == "desk"]
@@ -103,24 +101,3 @@ def test_the_registry_accepts_an_evals_folder_but_nothing_else(registry_dir: Pat
         RegistryInvalid, match=r"jp-01/notes: expected only persona.yaml, <semver>.yaml files and an evals/"
     ):
         load_registry(registry_dir)
-
-
-def test_registry_check_validates_the_suites_naming_file_and_line(registry_dir: Path) -> None:
-    def check() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [ATTACHE, "registry", "check", "--registry-dir", str(registry_dir)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={"ATTACHE_CACHE_DIR": "off", "PATH": "/usr/bin:/bin"},
-        )
-
-    good = check()
-    assert good.returncode == 0, good.stderr
-    assert "7 eval suites" in good.stdout
-    suite = registry_dir / "kr-01" / EVALS_DIR / "core.yaml"
-    suite.write_text(suite.read_text().replace("    source: Yonhap\n", "    source: Yonhap\n    mood: tense\n", 1))
-    bad = check()
-    assert bad.returncode == 1
-    assert f"{suite}:{line_of(suite, 'mood: tense')}: unknown key `mood`" in bad.stderr

@@ -10,9 +10,14 @@ import pytest
 
 from service.provider.faults import context_length_exceeded, rejected_as_malformed
 from service.provider.retry import is_transient
-from tests.api.test_fault_matrix import MALFORMED
 
 URL = "http://127.0.0.1:8011/v1/chat/completions"
+# What llama-cpp-python's server answered, with HTTP 500, to `response_format: {"type": "json_schema", …}`.
+MALFORMED = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input "
+    "should be 'text' or 'json_object'\", 'input': 'json_schema', 'ctx': {'expected': \"'text' or 'json_object'\"}}\n"
+    '\n  File "/srv/llama_cpp/server/app.py", line 376, in create_chat_completion\n    POST /v1/chat/completions'
+)
 
 
 def status_error(status: int, body: Any) -> openai.APIStatusError:

@@ -20,7 +20,6 @@ import pytest
 from service.registry import load_registry
 from service.registry.cache import LoadCache
 from service.registry.load import RegistryInvalid, TemplateNames
-from tests.processes.test_cli import attache
 
 VALUES = {"context": "A framework was signed.", "source": "CSPAN", "as_of": "2025-10-28"}
 
@@ -104,15 +103,3 @@ def test_a_folder_other_users_can_write_is_not_used(
     load_registry(registry_dir, cache_dir=cache)
     assert list(cache.iterdir()) == [], "nothing written, nothing read"
     assert "load cache refused" in capsys.readouterr().out
-
-
-def test_registry_check_names_the_file_for_unreadable_version_files(registry_dir: Path) -> None:
-    (registry_dir / "us-01" / "1.0.0.yaml").write_bytes(b"changelog: caf\xe9\n")
-    (registry_dir / "cn-01" / "2.0.0.yaml").mkdir()
-    (registry_dir / "kr-01" / "2.0.0.yaml").symlink_to(registry_dir / "kr-01" / "missing")
-    result = attache("registry", "check", registry=registry_dir)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert f"{registry_dir / 'us-01' / '1.0.0.yaml'}: not UTF-8 text (byte 14" in result.stderr
-    assert f"{registry_dir / 'cn-01' / '2.0.0.yaml'}: named like a version file, but not a file" in result.stderr
-    assert f"{registry_dir / 'kr-01' / '2.0.0.yaml'}: named like a version file, but not a file" in result.stderr
