@@ -28,8 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench import DELAY  # noqa: E402
-from benchmarks.common import start_attache, start_standin  # noqa: E402
+from benchmarks.common import DELAY, start_attache, start_standin  # noqa: E402
 from tools.news import JP01_SAMPLE_REQUEST  # noqa: E402
 
 LOAD_SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))

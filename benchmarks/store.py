@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.assess_overhead import captured_body  # noqa: E402
-from benchmarks.common import Process, percentile, sequential, start_attache, start_standin  # noqa: E402
+from benchmarks.common import DELAY, Process, percentile, sequential, start_attache, start_standin, wrk  # noqa: E402
 from tools.news import JP01_SAMPLE_REQUEST  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "300"))
@@ -200,8 +200,6 @@ def store_throughput(provider: str, workdir: Path, wrk: Callable[..., tuple[floa
 
 
 def main() -> None:
-    from benchmarks.bench import DELAY, wrk
-
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, postgres() as server:
         workdir = Path(tmp)
