@@ -33,9 +33,9 @@ from schemas import Assessment  # noqa: E402
 from service.registry import load_registry  # noqa: E402
 from service.registry.reference import AgentReference  # noqa: E402
 from service.settings import DEFAULT_REGISTRY_DIR  # noqa: E402
-from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
-from tests.scenarios import assessment  # noqa: E402
-from tests.standin import Reply, StandIn  # noqa: E402
+from tools.news import JP01_SAMPLE_REQUEST  # noqa: E402
+from tools.scenarios import assessment  # noqa: E402
+from tools.standin import Reply, StandIn  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "300"))
 

@@ -1,7 +1,7 @@
 """`make bench`: what Attaché adds on top of the model, against the peer a user would deploy.
 
 Everything runs in one go on this machine, over loopback, with the stand-in provider
-(tests/standin.py) as the model:
+(tools/standin.py) as the model:
 
 1. added latency at concurrency 1: POST /assess vs the openai SDK sending the same request
    straight to the stand-in (p50, p99 of the difference);
@@ -28,13 +28,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +42,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.assess_overhead import captured_body  # noqa: E402
-from benchmarks.common import Process, percentile, rss_mb, sequential, start_attache, start_standin, wait_ready  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    CONNECTIONS,
+    DELAY,
+    Process,
+    percentile,
+    rss_mb,
+    sequential,
+    start_attache,
+    start_standin,
+    wait_ready,
+    wrk,
+)
 from benchmarks.registry_load import generate, start_to_ready  # noqa: E402
 from benchmarks.store import added_latency, cache_hits, postgres, store_throughput  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
+from tools.news import JP01_SAMPLE_REQUEST  # noqa: E402
+from tools.servers import free_port  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "300"))
-LOAD_SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
-CONNECTIONS = 256
-DELAY = 0.5
 LITELLM = ROOT / ".bench" / "litellm" / "bin" / "litellm"
 LITELLM_KEY = "sk-bench-litellm-master-0123456789abcdef"  # the proxy refuses to start without one
 
@@ -108,23 +113,6 @@ async def latencies(provider: str, attache_base: str, litellm_base: str | None) 
     await direct.close()
     await via_litellm.close()
     return results
-
-
-def wrk(url: str, body: dict[str, Any], workdir: Path, pid: int | None, auth: str = "") -> tuple[float, int, float]:
-    """Requests/s, non-2xx count, and the RSS sampled mid-run (MB) of `pid`'s tree."""
-    body_file = workdir / f"body-{abs(hash(url))}.json"
-    body_file.write_text(json.dumps(body))
-    args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{LOAD_SECONDS}s", "--timeout", "30s", "-s",
-            str(ROOT / "benchmarks" / "assess.lua"), url]  # fmt: skip
-    env = {**os.environ, "BODY_FILE": str(body_file), "AUTH": auth}
-    run = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
-    time.sleep(LOAD_SECONDS / 2)
-    rss = rss_mb(pid) if pid else float("nan")
-    report, _ = run.communicate()
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
-    errors = sum(int(n) for status, n in re.findall(r"status (\d+): (\d+)", report) if not status.startswith("2"))
-    timeouts = re.search(r"timeout (\d+)", report)
-    return rate, errors + (int(timeouts.group(1)) if timeouts else 0), rss
 
 
 def under_load(provider: str, workdir: Path, **settings: str) -> tuple[float, int, float, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
@@ -11,10 +12,14 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+LOAD_SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))  # each wrk run
+CONNECTIONS = 256  # wrk's connections
+DELAY = 0.5  # the stand-in provider's answer time in the load runs (s)
 
 
 class Process:
@@ -77,11 +82,11 @@ def rss_mb(pid: int) -> float:
 
 
 def start_standin(delay: float = 0.0) -> tuple[Process, str]:
-    """The stand-in provider (tests/standin.py) answering every call after `delay` s; its base URL."""
-    from tests.conftest import free_port
+    """The stand-in provider (tools/standin.py) answering every call after `delay` s; its base URL."""
+    from tools.servers import free_port
 
     port = free_port()
-    args = [sys.executable, "-m", "tests.standin", "--port", str(port), "--delay", str(delay)]
+    args = [sys.executable, "-m", "tools.standin", "--port", str(port), "--delay", str(delay)]
     return Process(args), f"http://127.0.0.1:{port}/v1"
 
 
@@ -92,7 +97,7 @@ def start_attache(provider: str, **settings: str) -> tuple[Process, str]:
     unless a setting turns it on: a benchmark of the provider path must reach the provider.
     Logging stays at the production level (info); its lines go to /dev/null.
     """
-    from tests.conftest import free_port
+    from tools.servers import free_port
 
     port = free_port()
     env = {
@@ -108,3 +113,20 @@ def start_attache(provider: str, **settings: str) -> tuple[Process, str]:
     base = f"http://127.0.0.1:{port}"
     wait_ready(f"{base}/health/ready", process)
     return process, base
+
+
+def wrk(url: str, body: dict[str, Any], workdir: Path, pid: int | None, auth: str = "") -> tuple[float, int, float]:
+    """Requests/s, non-2xx count, and the RSS sampled mid-run (MB) of `pid`'s tree."""
+    body_file = workdir / f"body-{abs(hash(url))}.json"
+    body_file.write_text(json.dumps(body))
+    args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{LOAD_SECONDS}s", "--timeout", "30s", "-s",
+            str(ROOT / "benchmarks" / "assess.lua"), url]  # fmt: skip
+    env = {**os.environ, "BODY_FILE": str(body_file), "AUTH": auth}
+    run = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+    time.sleep(LOAD_SECONDS / 2)
+    rss = rss_mb(pid) if pid else float("nan")
+    report, _ = run.communicate()
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for status, n in re.findall(r"status (\d+): (\d+)", report) if not status.startswith("2"))
+    timeouts = re.search(r"timeout (\d+)", report)
+    return rate, errors + (int(timeouts.group(1)) if timeouts else 0), rss

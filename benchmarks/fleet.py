@@ -28,9 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench import DELAY  # noqa: E402
-from benchmarks.common import start_attache, start_standin  # noqa: E402
-from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
+from benchmarks.common import DELAY, start_attache, start_standin  # noqa: E402
+from tools.news import JP01_SAMPLE_REQUEST  # noqa: E402
 
 LOAD_SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 SECRET = "bench-caller-secret-shared-by-replicas-0"  # noqa: S105 - a benchmark's own value
@@ -57,9 +56,8 @@ def read(run: subprocess.Popen[str]) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    from tests.servers import PostgresServer, RedisServer
-    from tests.test_fleet import admitted_in_one_burst
-    from tests.test_rate_limit import quiet_window
+    from tools.bursts import admitted_in_one_burst, quiet_window
+    from tools.servers import PostgresServer, RedisServer
 
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:

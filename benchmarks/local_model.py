@@ -3,7 +3,7 @@
     make bench-local
 
 SmolLM2-135M-Instruct under llama-cpp-python's server and `attache serve` as real processes
-(tests/local_model.py, the same run as tests/test_local_model.py). Prints a row per item and
+(tools/local_model.py, the same run as tests/processes/test_local_model.py). Prints a row per item and
 the totals; asserts nothing.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests import local_model
+from tools import local_model
 
 
 def main() -> None:

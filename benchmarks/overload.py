@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import percentile, rss_mb, start_attache, start_standin  # noqa: E402
-from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
+from tools.news import JP01_SAMPLE_REQUEST  # noqa: E402
 
 BOUND = int(os.environ.get("BENCH_BOUND", "64"))
 CONNECTIONS = 2 * BOUND

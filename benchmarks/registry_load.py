@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from service.registry import load_registry  # noqa: E402
 from service.registry.lock import Lock, sha256_file, write_lock  # noqa: E402
 from service.settings import DEFAULT_REGISTRY_DIR  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tools.servers import free_port  # noqa: E402
 
 PERSONAS = 50
 VERSIONS = 10

@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.assess_overhead import captured_body  # noqa: E402
-from benchmarks.common import Process, percentile, sequential, start_attache, start_standin  # noqa: E402
-from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
+from benchmarks.common import DELAY, Process, percentile, sequential, start_attache, start_standin, wrk  # noqa: E402
+from tools.news import JP01_SAMPLE_REQUEST  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "300"))
 ROUNDS = 2  # wrk runs per variant, alternating
@@ -52,11 +52,11 @@ def p50_p99(samples: list[float]) -> str:
 
 @contextmanager
 def postgres() -> Iterator[Any]:
-    """A real PostgreSQL server (tests.servers), or None where PostgreSQL is not installed."""
+    """A real PostgreSQL server (tools.servers), or None where PostgreSQL is not installed."""
     if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         yield None
         return
-    from tests.servers import PostgresServer
+    from tools.servers import PostgresServer
 
     server = PostgresServer()
     server.start()
@@ -200,8 +200,6 @@ def store_throughput(provider: str, workdir: Path, wrk: Callable[..., tuple[floa
 
 
 def main() -> None:
-    from benchmarks.bench import DELAY, wrk
-
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, postgres() as server:
         workdir = Path(tmp)

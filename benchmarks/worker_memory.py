@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import start_attache, start_standin  # noqa: E402
-from tests.fixtures.news import JP01_SAMPLE_REQUEST  # noqa: E402
+from tools.news import JP01_SAMPLE_REQUEST  # noqa: E402
 
 WORKERS = [int(n) for n in os.environ.get("BENCH_WORKERS", "1 2 4").split()]
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "256"))
@@ -133,7 +133,7 @@ def main() -> None:
         for workers in WORKERS:
             measure(wrk, workers, {})
         return
-    from tests.servers import PostgresServer
+    from tools.servers import PostgresServer
 
     server = PostgresServer()
     server.start()

@@ -5,7 +5,7 @@ keywords that say exactly the same thing. pydantic runs the check, with a messag
 for the model to act on when instructor re-asks; the schema dialects (`schemas.dialects`)
 put the keywords in the schema: all of them where decoding is constrained by the schema,
 only those OpenAI's strict mode accepts in the published file. One definition, so the
-validator and the schemas cannot drift apart (`tests/test_schema_dialects.py` checks it).
+validator and the schemas cannot drift apart (`tests/unit/schemas/test_dialects.py` checks it).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _MODIFIER = "\ufe0f\U0001f3fb-\U0001f3ff"
 _ONE = f"[{_PICTOGRAPH}][{_MODIFIER}]?"
 ICON_PATTERN = f"^([🇦-🇿][🇦-🇿]|{_ONE}(\u200d{_ONE}){{0,3}})$"
 # Every character `str.isspace()` calls blank (what `strip()` removes), as the body of a
-# character class both Python's `re` and GBNF read (tests/test_schema_dialects.py checks it).
+# character class both Python's `re` and GBNF read (tests/unit/schemas/test_dialects.py checks it).
 BLANKS = " \\t\\n\\r\\x0b\\x0c\\x1c-\\x1f\\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.settings import DEFAULT_REGISTRY_DIR, Settings
-from tests import cassette_format
+from tools import cassette_format
+from tools.servers import free_port as free_port  # re-exported: tests import it from here
 
 ATTACHE = str(Path(sys.executable).with_name("attache"))
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
@@ -93,13 +93,6 @@ def problem(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def wait_until_up(url: str, *, logs: list[Path], procs: list[subprocess.Popen[Any]], seconds: float = 60) -> None:
     """Poll `url` until it answers; fail with the processes' logs if one dies or time runs out."""
     deadline = time.monotonic() + seconds
@@ -118,8 +111,8 @@ def wait_until_up(url: str, *, logs: list[Path], procs: list[subprocess.Popen[An
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Any]:
-    """A real PostgreSQL server for the session (tests.servers.PostgresServer)."""
-    from tests.servers import PostgresServer
+    """A real PostgreSQL server for the session (tools.servers.PostgresServer)."""
+    from tools.servers import PostgresServer
 
     server = PostgresServer()
     server.start()

@@ -7,7 +7,7 @@
 // values.yaml merged with -f files, .Release, .Chart, .Capabilities, .Template, .Files.Get,
 // include, tpl, required, toYaml, fromYaml, toJson, fromJson, missing keys as zero values,
 // and partials (files starting with "_") parsed but not rendered. Not reproduced: lookup
-// (always empty), subcharts, hooks ordering, schema validation (tests/test_chart.py does it).
+// (always empty), subcharts, hooks ordering, schema validation (tests/deploy/test_chart.py does it).
 //
 // Usage: helm-render CHART_DIR RELEASE NAMESPACE [VALUES_FILE ...] > manifests.yaml
 package main
