@@ -4,7 +4,7 @@ YAML, with every JSON body parsed (`parsed_body`) and a tool call's `arguments` 
 assessment itself — parsed too (`parsed_arguments`), so a reviewer reads the prompt and the
 answer rather than escaped strings. Loading gives back the exact JSON text the provider's
 wire format carries. The same format serves pytest-recording's cassettes
-(`tests/cassette_format.py`) and `attache eval`'s (`cassettes/eval/`).
+(`tools/cassette_format.py`) and `attache eval`'s (`cassettes/eval/`).
 
 An exchange is identified by what was asked: the model and the messages (`exchange_key`);
 a change to a prompt, to how the context is rendered, or to instructor's re-ask text is

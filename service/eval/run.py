@@ -335,6 +335,6 @@ def _recording_note(upstream: str, at: dt.datetime) -> str:
     if host in ("127.0.0.1", "localhost"):
         return (
             "Authored by `attache eval --record` against a stand-in provider on loopback "
-            "(tests/author_eval_cassettes.py): the answers were written for the test, not by a model."
+            "(tools/author_eval_cassettes.py): the answers were written for the test, not by a model."
         )
     return f"Recorded {at:%Y-%m-%d} by `attache eval --record` from {host}."

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from service.cli.eval import eval_command
 from service.eval.measures import MEASURES
-from service.eval.run import DEFAULT_CASSETTES
+from service.eval.run import DEFAULT_CASSETTES, BadInput, EvalOptions
+from service.eval.run import run_eval as run_eval_function
 from service.registry import load_registry
 from service.settings import DEFAULT_REGISTRY_DIR
 from tests.conftest import ATTACHE
@@ -157,3 +158,19 @@ def test_the_eval_cassettes_say_they_were_authored_and_hold_no_credentials() -> 
         assert not re.search(r"^\s*-?\s*(authorization|api-key|openai-organization|openai-project|cookie|set-cookie):",
                              text, re.IGNORECASE | re.MULTILINE), path  # fmt: skip
         assert not re.search(r"\b(bearer\s+\S|sk-[a-z0-9])", text, re.IGNORECASE), path
+
+
+def test_a_run_is_a_function_with_typed_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run_eval(EvalOptions)` runs without click: lines go to `echo`, bad input is an exception."""
+    monkeypatch.delenv("ATTACHE_LLM_MODEL", raising=False)
+    lines: list[tuple[str, bool]] = []
+    options = EvalOptions(agent="jp-01", versions="1.0.0", offline=True, fail_on="ok_rate<1", out=tmp_path)
+    outcome = run_eval_function(options, echo=lambda line, note: lines.append((line, note)))
+    assert not outcome.failed
+    assert outcome.written.json == tmp_path / "report.json"
+    assert [v.version for v in outcome.report.versions] == ["1.0.0"]
+    summaries = [line for line, note in lines if not note]
+    assert len(summaries) == 1
+    assert summaries[0].startswith("# JP-01 eval: ")
+    with pytest.raises(BadInput, match="zz-99"):
+        run_eval_function(EvalOptions(agent="zz-99", offline=True, out=tmp_path))
